@@ -1,0 +1,214 @@
+"""REST resources of API v1 for node info, tokens, channels, connections and the UDC.
+
+Each action validates its input, calls one service or selector and serialises the result.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.response import Response
+
+from raidennode.api.base import NodeViewSet
+from raidennode.api.errors import SERVICE_UNAVAILABLE
+from raidennode.api.fields import validate_input
+from raidennode.errors import Conflict, InvalidInput, NotFound, NotSupported, ServiceUnavailable
+from raidennode.nodes.services import node_stop
+from raidennode.protocol.constants import CONTRACTS_VERSION, RAIDEN_VERSION
+
+from ..models import Deployment
+from ..selectors import channel_get, channel_list_for, connections_for, token_addresses, token_network_by_token
+from ..services import channels as channel_services
+from ..services.status import node_status
+from ..services.tokens import token_mint, token_register
+from ..services.user_deposit import udc_deposit, udc_plan_withdraw, udc_withdraw
+from .inputs import ChannelOpenInput, ChannelPatchInput, MintInput, UserDepositInput
+from .wire import channel_to_wire, partner_to_wire
+
+
+class ChainNodeViewSet(NodeViewSet):
+    """A node resource that needs the chain deployment to be configured."""
+
+    def ready_check(self, request) -> None:
+        deployment = Deployment.objects.first()
+        if deployment is None:
+            raise ServiceUnavailable(SERVICE_UNAVAILABLE)
+        request.deployment = deployment
+
+
+class AddressViewSet(ChainNodeViewSet):
+    def retrieve(self, request, **kwargs):
+        return Response({"our_address": request.node.address})
+
+
+class VersionViewSet(ChainNodeViewSet):
+    def retrieve(self, request, **kwargs):
+        return Response({"version": RAIDEN_VERSION})
+
+
+class SettingsViewSet(ChainNodeViewSet):
+    def retrieve(self, request, **kwargs):
+        return Response({"pathfinding_service_address": settings.RAIDEN_PFS_URL})
+
+
+class ContractsViewSet(ChainNodeViewSet):
+    def retrieve(self, request, **kwargs):
+        d = request.deployment
+        return Response(
+            {
+                "contracts_version": CONTRACTS_VERSION,
+                "token_network_registry_address": d.token_network_registry,
+                "secret_registry_address": d.secret_registry,
+                "service_registry_address": d.service_registry,
+                "user_deposit_address": d.user_deposit,
+                "monitoring_service_address": d.monitoring_service,
+                "one_to_n_address": d.one_to_n,
+            }
+        )
+
+
+class StatusViewSet(ChainNodeViewSet):
+    requires_ready = False
+
+    def retrieve(self, request, **kwargs):
+        return Response(node_status())
+
+
+class ShutdownViewSet(ChainNodeViewSet):
+    def create(self, request, **kwargs):
+        node_stop(request.node)
+        return Response({"status": "shutdown"})
+
+
+class TokensViewSet(ChainNodeViewSet):
+    def list(self, request, **kwargs):
+        return Response(token_addresses())
+
+    def retrieve(self, request, token_address, **kwargs):
+        token_network = token_network_by_token(token_address)
+        if token_network is None:
+            raise NotFound(f'No token network registered for token "{token_address}"')
+        return Response(token_network.address)
+
+    def register(self, request, token_address, **kwargs):
+        token_network = token_register(request.node, token_address)
+        return Response({"token_network_address": token_network.address}, status=201)
+
+    def partners(self, request, token_address, **kwargs):
+        channels = channel_list_for(request.node, token_address)
+        return Response([partner_to_wire(c, request.api_prefix) for c in channels])
+
+    def mint(self, request, token_address, **kwargs):
+        data = validate_input(MintInput, self.json_body(request))
+        transaction_hash = token_mint(request.node, token_address, data["to"], data["value"])
+        return Response({"transaction_hash": transaction_hash})
+
+
+PATCH_PAIRS = (
+    ("reveal_timeout", "state", "Can not update a channel's reveal timeout and state at the same time"),
+    ("total_deposit", "state", "Can not update a channel's total deposit and state at the same time"),
+    ("total_withdraw", "state", "Can not update a channel's total withdraw and state at the same time"),
+    ("total_withdraw", "total_deposit", "Can not update a channel's total withdraw and total deposit at the same time"),
+    ("reveal_timeout", "total_deposit", "Can not update a channel's reveal timeout and total deposit at the same time"),
+    (
+        "reveal_timeout",
+        "total_withdraw",
+        "Can not update a channel's reveal timeout and total withdraw at the same time",
+    ),
+)
+
+
+class ChannelsViewSet(ChainNodeViewSet):
+    def list(self, request, token_address=None, **kwargs):
+        return Response([channel_to_wire(c) for c in channel_list_for(request.node, token_address)])
+
+    def retrieve(self, request, token_address, partner_address, **kwargs):
+        channel = channel_get(request.node, token_address, partner_address)
+        if channel is None:
+            raise NotFound(f"Channel with partner '{partner_address}' for token '{token_address}' could not be found.")
+        return Response(channel_to_wire(channel))
+
+    def open(self, request, **kwargs):
+        data = validate_input(ChannelOpenInput, self.json_body(request))
+        result = channel_services.channel_open(
+            request.node,
+            data["token_address"],
+            data["partner_address"],
+            settle_timeout=data.get("settle_timeout"),
+            reveal_timeout=data.get("reveal_timeout"),
+            total_deposit=data.get("total_deposit"),
+        )
+        return Response(channel_to_wire(result.channel), status=201 if result.created else 200)
+
+    def patch(self, request, token_address, partner_address, **kwargs):
+        data = validate_input(ChannelPatchInput, self.json_body(request))
+        for first, second, message in PATCH_PAIRS:
+            if first in data and second in data:
+                raise Conflict(message)
+        if data.get("total_deposit", 0) < 0:
+            raise Conflict("Amount to deposit must not be negative.")
+        if data.get("total_withdraw", 0) < 0:
+            raise Conflict("Amount to withdraw must not be negative.")
+        if not data:
+            raise InvalidInput(
+                "Nothing to do. Should either provide 'total_deposit', 'total_withdraw', "
+                "'reveal_timeout' or 'state' argument"
+            )
+        node = request.node
+        channel = channel_get(node, token_address, partner_address)
+        if channel is None:
+            raise Conflict(f"Requested channel for token {token_address} and partner {partner_address} not found")
+        if "total_deposit" in data:
+            channel = channel_services.channel_deposit(node, channel, data["total_deposit"])
+        elif "total_withdraw" in data:
+            raise NotSupported("Withdrawing from a channel is not supported by this node yet.")
+        elif "reveal_timeout" in data:
+            channel = channel_services.channel_reveal_timeout_update(node, channel, data["reveal_timeout"])
+        elif data["state"] == "closed":
+            channel = channel_services.channel_close(node, channel)
+        elif data["state"] == "settled":
+            channel = channel_services.channel_settle(node, channel)
+        else:
+            raise InvalidInput(f"Provided invalid channel state {data['state']}")
+        return Response(channel_to_wire(channel))
+
+
+class ConnectionsViewSet(ChainNodeViewSet):
+    def list(self, request, **kwargs):
+        summary = connections_for(request.node)
+        return Response(
+            {
+                token: {"sum_deposits": str(entry["sum_deposits"]), "channels": str(entry["channels"])}
+                for token, entry in summary.items()
+            }
+        )
+
+    def leave(self, request, token_address, **kwargs):
+        channels = channel_services.token_network_leave(request.node, token_address)
+        return Response([channel_to_wire(c) for c in channels])
+
+
+class UserDepositViewSet(ChainNodeViewSet):
+    def create(self, request, **kwargs):
+        data = validate_input(UserDepositInput, self.json_body(request))
+        deposit, planned, withdraw = (
+            data.get("total_deposit"),
+            data.get("planned_withdraw_amount"),
+            data.get("withdraw_amount"),
+        )
+        if deposit is not None and planned is not None:
+            raise InvalidInput("Cannot deposit to UDC and plan a withdraw at the same time")
+        if deposit is not None and withdraw is not None:
+            raise InvalidInput("Cannot deposit to UDC and withdraw at the same time")
+        if withdraw is not None and planned is not None:
+            raise InvalidInput("Cannot withdraw from UDC and plan a withdraw at the same time")
+        node = request.node
+        if deposit is not None:
+            return Response(udc_deposit(node, deposit))
+        if planned is not None:
+            return Response(udc_plan_withdraw(node, planned))
+        if withdraw is not None:
+            return Response(udc_withdraw(node, withdraw))
+        raise InvalidInput(
+            "Nothing to do. Should either provide 'total_deposit', 'planned_withdraw_amount' or "
+            "'withdraw_amount' argument"
+        )

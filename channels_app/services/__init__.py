@@ -1,0 +1,1 @@
+"""Services: every state change of tokens, channels and the chain goes through these functions."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TransfersAppConfig(AppConfig):
+    name = "transfers_app"
+    verbose_name = "Payments"
