@@ -246,8 +246,6 @@ RAIDEN_DEFAULT_NODE = env_str("RAIDEN_DEFAULT_NODE")
 RAIDEN_CORS_ORIGINS = [
     o.strip() for o in env_str("RAIDEN_CORS_ORIGINS", "http://localhost:*/*").split(",") if o.strip()
 ]
-# Gas price policy: EIP-1559 fees from the node, bumped by this factor on re-broadcast.
-RAIDEN_GAS_PRICE_BUMP = env_float("RAIDEN_GAS_PRICE_BUMP", 1.25)
 # GET /status says "syncing" when ingestion lags the confirmed head by more blocks than this.
 RAIDEN_SYNC_TOLERANCE = env_int("RAIDEN_SYNC_TOLERANCE", 20)
 # Where closing and settling find balance proofs (channels_app.balance_proofs).
