@@ -54,3 +54,9 @@ class ServiceUnavailable(ServiceError):
     """The Ethereum node is unreachable, or the node is not ready: 503."""
 
     status = 503
+
+
+class InternalError(ServiceError):
+    """A bug: the API answers Raiden's 500 body (and keeps serving)."""
+
+    status = 500

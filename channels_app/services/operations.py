@@ -42,6 +42,7 @@ from raidennode.errors import (
     Conflict,
     Forbidden,
     InsufficientFunds,
+    InternalError,
     InvalidInput,
     RequestTimeout,
     ServiceError,
@@ -85,6 +86,7 @@ ERROR_STATUS: dict[str, type[ServiceError]] = {
     "invalid": InvalidInput,
     "timeout": RequestTimeout,
     "rpc_unavailable": ServiceUnavailable,
+    "internal": InternalError,
 }
 
 
@@ -271,6 +273,10 @@ def operation_execute(operation_id: int) -> str:
         return "deferred"
     except ChainError as exc:
         _finish(op, ChainOperation.Status.FAILED, code="conflict", message=str(exc))
+        return "failed"
+    except Exception as exc:  # a bug: fail the operation so that nobody waits for it forever
+        logger.exception("chain operation %s (%s) crashed", op.pk, op.kind)
+        _finish(op, ChainOperation.Status.FAILED, code="internal", message=f"{exc.__class__.__name__}: {exc}")
         return "failed"
     _finish(op, ChainOperation.Status.SUCCEEDED, result=result)
     return "succeeded"

@@ -58,6 +58,8 @@ def _response(data, status: int, compact: bool = False, headers: dict | None = N
 def exception_handler(exc, context):
     """Maps every exception a view raises to Raiden's error bodies; never DRF's ``detail``."""
     if isinstance(exc, ServiceError):
+        if exc.status >= 500 and exc.status != 501 and exc.status != 503:
+            return _response({"errors": [exc.message]}, exc.status)  # Raiden's 500 body is a list
         return _response({"errors": exc.message}, exc.status)
     if isinstance(exc, InputInvalid):
         return _response({"errors": exc.errors}, 400, compact=True)

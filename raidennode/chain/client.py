@@ -21,6 +21,9 @@ from .errors import (
     TransactionUnderpriced,
 )
 
+# How Ethereum nodes say that they have this very transaction already (geth, anvil, others).
+ALREADY_KNOWN = ("already known", "known transaction", "already imported", "already in the mempool")
+
 # Addresses per eth_getLogs request; nodes limit request sizes.
 LOGS_ADDRESS_CHUNK = 500
 
@@ -160,7 +163,8 @@ class ChainClient:
             with _rpc_errors():
                 return _hex(bytes(self.w3.eth.send_raw_transaction(raw)))
         except RpcError as exc:
-            if "already known" in str(exc).lower() or "known transaction" in str(exc).lower():
+            message = str(exc).lower()
+            if any(known in message for known in ALREADY_KNOWN):
                 return _hex(Web3.keccak(raw))
             raise
 
