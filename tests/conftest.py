@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from raidennode.celery import app as celery_app
 from raidennode.chain.anvil import ANVIL_DEFAULT_KEY, AnvilProcess
@@ -33,6 +35,12 @@ from raidennode.chain.proxies import TokenProxy
 from raidennode.protocol.constants import UINT256_MAX
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis keeps its example database under var/ (git-ignored), not in ./.hypothesis.
+hypothesis_settings.register_profile(
+    "raidennode", database=DirectoryBasedExampleDatabase(PROJECT_ROOT / "var" / "hypothesis")
+)
+hypothesis_settings.load_profile("raidennode")
 REDIS_URL = os.environ.get("REDIS_URL")
 SETTLE_TIMEOUT_MIN = 5
 SETTLE_TIMEOUT_MAX = 100000

@@ -81,6 +81,27 @@ class ParticipantInfo:
     locked_amount: int
 
 
+@dataclass(frozen=True)
+class WithdrawInput:
+    """One side of cooperativeSettle (the contract's WithdrawInput struct): the 200-byte withdraw
+    message of ``participant`` (spec 2.5) signed by the participant and by its partner."""
+
+    participant: str
+    total_withdraw: int
+    expiration_block: int
+    participant_signature: bytes
+    partner_signature: bytes
+
+    def as_tuple(self) -> tuple[str, int, int, bytes, bytes]:
+        return (
+            self.participant,
+            self.total_withdraw,
+            self.expiration_block,
+            self.participant_signature,
+            self.partner_signature,
+        )
+
+
 class TokenNetworkProxy(_Proxy):
     contract_name = TOKEN_NETWORK
 
@@ -100,6 +121,18 @@ class TokenNetworkProxy(_Proxy):
         self, identifier: int, participant: str, partner: str, block: int | str = "latest"
     ) -> ParticipantInfo:
         return ParticipantInfo(*self._view("getChannelParticipantInfo", identifier, participant, partner, block=block))
+
+    def channel_counter(self) -> int:
+        """The identifier of the newest channel (0 before the first openChannel)."""
+        return self._view("channel_counter")
+
+    def participants_hash(self, participant: str, partner: str) -> bytes:
+        """keccak256(lower address || higher address): the pair's key (spec 3.2)."""
+        return self._view("getParticipantsHash", participant, partner)
+
+    def unlock_identifier(self, identifier: int, sender: str, receiver: str) -> bytes:
+        """keccak256(channel_identifier || sender || receiver): the key of the unlock data."""
+        return self._view("getUnlockIdentifier", identifier, sender, receiver)
 
     def channel_participant_deposit_limit(self) -> int:
         return self._view("channel_participant_deposit_limit")
@@ -127,6 +160,26 @@ class TokenNetworkProxy(_Proxy):
     def set_total_deposit_data(self, identifier: int, participant: str, total_deposit: int, partner: str) -> bytes:
         return self._data("setTotalDeposit", identifier, participant, total_deposit, partner)
 
+    def set_total_withdraw_data(
+        self,
+        identifier: int,
+        participant: str,
+        total_withdraw: int,
+        expiration_block: int,
+        participant_signature: bytes,
+        partner_signature: bytes,
+    ) -> bytes:
+        """setTotalWithdraw: both signatures are over the same 200-byte withdraw message (spec 2.5)."""
+        return self._data(
+            "setTotalWithdraw",
+            identifier,
+            participant,
+            total_withdraw,
+            expiration_block,
+            participant_signature,
+            partner_signature,
+        )
+
     def close_channel_data(
         self,
         identifier: int,
@@ -148,6 +201,32 @@ class TokenNetworkProxy(_Proxy):
             additional_hash,
             non_closing_signature,
             closing_signature,
+        )
+
+    def update_non_closing_balance_proof_data(
+        self,
+        identifier: int,
+        closing_participant: str,
+        non_closing_participant: str,
+        balance_hash: bytes,
+        nonce: int,
+        additional_hash: bytes,
+        closing_signature: bytes,
+        non_closing_signature: bytes,
+    ) -> bytes:
+        """updateNonClosingBalanceProof: the closer's balance proof (212 bytes signed by the closer)
+        and the non-closer's type-2 counter-signature over it (277 bytes). Note the argument order:
+        closing before non-closing, the reverse of closeChannel."""
+        return self._data(
+            "updateNonClosingBalanceProof",
+            identifier,
+            closing_participant,
+            non_closing_participant,
+            balance_hash,
+            nonce,
+            additional_hash,
+            closing_signature,
+            non_closing_signature,
         )
 
     def settle_channel_data(
@@ -174,6 +253,14 @@ class TokenNetworkProxy(_Proxy):
             locked2,
             locksroot2,
         )
+
+    def unlock_data(self, identifier: int, receiver: str, sender: str, locks: bytes) -> bytes:
+        """unlock: ``locks`` is the sender's pending locks at settlement, 96 bytes each, in order."""
+        return self._data("unlock", identifier, receiver, sender, locks)
+
+    def cooperative_settle_data(self, identifier: int, data1: WithdrawInput, data2: WithdrawInput) -> bytes:
+        """cooperativeSettle: the two withdraw totals must add up to the channel's deposits."""
+        return self._data("cooperativeSettle", identifier, data1.as_tuple(), data2.as_tuple())
 
 
 class TokenProxy(_Proxy):
@@ -249,6 +336,14 @@ class OneToNProxy(_Proxy):
     def service_registry_address(self) -> str:
         return to_checksum_address(self._view("service_registry_contract"))
 
+    def chain_id(self) -> int:
+        """The chain id stored at deployment; IOUs sign this value (spec 2.6)."""
+        return self._view("chain_id")
+
+    def claim_data(self, sender: str, receiver: str, amount: int, expiration_block: int, signature: bytes) -> bytes:
+        """claim: ``signature`` is the sender's over the 188-byte IOU (spec 2.6)."""
+        return self._data("claim", sender, receiver, amount, expiration_block, signature)
+
 
 class MonitoringServiceProxy(_Proxy):
     contract_name = MONITORING_SERVICE
@@ -262,3 +357,11 @@ class SecretRegistryProxy(_Proxy):
 
     def register_secret_data(self, secret: bytes) -> bytes:
         return self._data("registerSecret", secret)
+
+    def register_secret_batch_data(self, secrets: list[bytes]) -> bytes:
+        """registerSecretBatch: registers each 32-byte secret not registered yet."""
+        return self._data("registerSecretBatch", list(secrets))
+
+    def is_secret_registered(self, secrethash: bytes, block: int | str = "latest") -> bool:
+        """Whether the secret of ``secrethash`` (sha256) is registered, in any block so far."""
+        return self._view("getSecretRevealBlockHeight", secrethash, block=block) > 0

@@ -12,7 +12,7 @@ def u256(value: int) -> bytes:
 
 def hash_balance_data(transferred_amount: int, locked_amount: int, locksroot: bytes) -> bytes:
     """balance_hash; the all-empty balance is 32 zero bytes, as the reference client does."""
-    if transferred_amount == 0 and locked_amount == 0 and locksroot in (LOCKSROOT_OF_NO_LOCKS, EMPTY_HASH):
+    if transferred_amount == 0 and locked_amount == 0 and locksroot == LOCKSROOT_OF_NO_LOCKS:
         return EMPTY_HASH
     return keccak256(u256(transferred_amount) + u256(locked_amount) + locksroot)
 
@@ -84,4 +84,46 @@ def pack_withdraw(
         + participant
         + u256(total_withdraw)
         + u256(expiration_block)
+    )
+
+
+def pack_iou(
+    one_to_n_address: bytes,
+    chain_id: int,
+    sender: bytes,
+    receiver: bytes,
+    amount: int,
+    expiration_block: int,
+) -> bytes:
+    """The 188 bytes the payer signs for OneToN.claim: one_to_n || chain_id || 5 || sender
+    || receiver || amount || expiration_block (chain_id is the one stored in OneToN)."""
+    return (
+        one_to_n_address
+        + u256(chain_id)
+        + u256(MessageTypeId.IOU)
+        + sender
+        + receiver
+        + u256(amount)
+        + u256(expiration_block)
+    )
+
+
+def pack_reward_proof(
+    monitoring_service_address: bytes,
+    chain_id: int,
+    token_network_address: bytes,
+    non_closing_participant: bytes,
+    non_closing_signature: bytes,
+    reward_amount: int,
+) -> bytes:
+    """The 221 bytes of a monitoring-service reward proof, signed by the non-closing participant:
+    ms || chain_id || 6 || token_network || non_closing || its type-2 counter-signature || reward."""
+    return (
+        monitoring_service_address
+        + u256(chain_id)
+        + u256(MessageTypeId.MSReward)
+        + token_network_address
+        + non_closing_participant
+        + non_closing_signature
+        + u256(reward_amount)
     )

@@ -51,7 +51,9 @@ def settlement_amounts(
     total_available = _sub(deposit1 + deposit2, withdrawn1 + withdrawn2)
     sum1 = min(transferred1 + locked1, UINT256_MAX)
     sum2 = min(transferred2 + locked2, UINT256_MAX)
-    receivable1 = min(total_available, _sub(sum2 + _sub(deposit1, withdrawn1), sum1))
+    # As TokenNetwork.getMaxPossibleReceivableAmount: (T2+L2 - (T1+L1) + D1) capped, minus W1
+    # floored at 0. W1 may exceed D1 when participant1 withdrew tokens it had received.
+    receivable1 = min(total_available, _sub(min(_sub(sum2, sum1) + deposit1, UINT256_MAX), withdrawn1))
     receivable2 = total_available - receivable1
     left_for_1 = min(receivable1, locked2)
     left_for_2 = min(receivable2, locked1)
