@@ -18,7 +18,7 @@ urlpatterns = [
     path("channels/<addr:token_address>", views.ChannelsViewSet.as_view({"get": "list"})),
     path(
         "channels/<addr:token_address>/<addr:partner_address>",
-        views.ChannelsViewSet.as_view({"get": "retrieve", "patch": "patch"}),
+        views.ChannelsViewSet.as_view({"get": "retrieve", "patch": "update_channel"}),
     ),
     path("connections", views.ConnectionsViewSet.as_view({"get": "list"})),
     path("connections/<addr:token_address>", views.ConnectionsViewSet.as_view({"delete": "leave"})),

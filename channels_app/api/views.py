@@ -139,7 +139,9 @@ class ChannelsViewSet(ChainNodeViewSet):
         )
         return Response(channel_to_wire(result.channel), status=201 if result.created else 200)
 
-    def patch(self, request, token_address, partner_address, **kwargs):
+    # Not named ``patch``: DRF dispatches an HTTP method to the view attribute of that name,
+    # so an action called ``patch`` would also answer PATCH /channels and /channels/<t>.
+    def update_channel(self, request, token_address, partner_address, **kwargs):
         data = validate_input(ChannelPatchInput, self.json_body(request))
         for first, second, message in PATCH_PAIRS:
             if first in data and second in data:
