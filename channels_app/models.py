@@ -215,7 +215,9 @@ class ChainOperation(models.Model):
 
     A row is written in the same DB transaction as the state change that asks for it; the task
     claims it, signs and records each transaction before broadcasting it, and records the
-    outcome. Operations with the same ``serial_key`` run one at a time, in creation order.
+    outcome. Operations that share a key (``serial_key`` or ``subject_key``, in either column) run
+    one at a time, in creation order: ``serial_key`` names what the operation spends from (a
+    node's token allowance), ``subject_key`` what it acts on (a channel, a pair of participants).
     """
 
     class Kind(models.TextChoices):
@@ -244,6 +246,7 @@ class ChainOperation(models.Model):
         Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="chain_operations"
     )
     serial_key = models.CharField(max_length=200, db_index=True)
+    subject_key = models.CharField(max_length=200, null=True, blank=True, db_index=True)
     # At most one live operation per dedupe key; a second identical request attaches to it.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -50,6 +50,12 @@ def _serial_channel(network_channel: NetworkChannel) -> str:
     return f"channel:{network_channel.token_network.address}:{network_channel.identifier}"
 
 
+def _serial_pair(token_network: TokenNetwork, a: str, b: str) -> str:
+    # Opens between the same two participants (both co-hosted, racing) must not both be sent.
+    first, second = sorted((a.lower(), b.lower()))
+    return f"pair:{token_network.address}:{first}:{second}"
+
+
 def _serial_spend(node: Node, token_address: str) -> str:
     # Deposits (and opens with a deposit) of one node in one token approve and spend from the
     # same allowance: they must not interleave.
@@ -121,6 +127,8 @@ def _channel_open(node, token_address, partner_address, settle_timeout, reveal_t
     reveal_timeout = settings.RAIDEN_DEFAULT_REVEAL_TIMEOUT if reveal_timeout is None else reveal_timeout
     if partner_address == node.address:
         raise Conflict("The other peer must not have the same address as the client.")
+    if total_deposit is not None and total_deposit < 0:
+        raise Conflict("Amount to deposit must not be negative.")
     if not client.code(token_address):
         raise Conflict(f"Address {token_address} does not contain code")
     if total_deposit:
@@ -162,7 +170,10 @@ def _channel_open(node, token_address, partner_address, settle_timeout, reveal_t
                 "reveal_timeout": reveal_timeout,
                 "total_deposit": str(total_deposit or 0),
             },
-            serial_key=_serial_spend(node, token_address) if total_deposit else f"open:{node.pk}:{token_network.pk}",
+            serial_key=_serial_spend(node, token_address)
+            if total_deposit
+            else _serial_pair(token_network, node.address, partner_address),
+            subject_key=_serial_pair(token_network, node.address, partner_address),
             dedupe_key=f"open:{node.pk}:{token_network.address}:{partner_address}",
         )
     op = operation_run(op)
@@ -225,7 +236,9 @@ def _channel_deposit(node: Node, channel: Channel, total_deposit: int) -> Channe
         _deposit_limits_check(network, token, channel.our_deposit + channel.partner_deposit, increase, total_deposit)
 
     with transaction.atomic():
-        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        locked = Channel.objects.select_for_update().select_related("network_channel").get(pk=channel.pk)
+        if locked.state != "opened":  # a close was requested since we looked
+            raise Conflict("Can't set total deposit on a closed channel")
         op, _ = operation_create(
             node=node,
             kind=ChainOperation.Kind.CHANNEL_DEPOSIT,
@@ -237,6 +250,7 @@ def _channel_deposit(node: Node, channel: Channel, total_deposit: int) -> Channe
                 "total_deposit": str(total_deposit),
             },
             serial_key=_serial_spend(node, token_address),
+            subject_key=_serial_channel(nc),
             dedupe_key=dedupe_key,
             channel=locked,
         )

@@ -105,7 +105,15 @@ def channel_open(ctx: OperationContext) -> dict:
         data = network.open_channel_with_deposit_data(ctx.address, partner, settle_timeout, total_deposit)
     else:
         data = network.open_channel_data(ctx.address, partner, settle_timeout)
-    receipt = ctx.transact("open", network.address, data)
+    try:
+        receipt = ctx.transact("open", network.address, data)
+    except TransactionReverted:
+        # The partner (hosted elsewhere) opened the channel between our check and our
+        # transaction: Raiden treats that as a race, and the caller deposits afterwards.
+        existing = network.channel_identifier(ctx.address, partner)
+        if existing:
+            return {"channel_identifier": str(existing), "opened_by_us": False}
+        raise
     identifier = _opened_identifier(receipt) or network.channel_identifier(ctx.address, partner)
     return {
         "channel_identifier": str(identifier),
@@ -119,6 +127,9 @@ def channel_deposit(ctx: OperationContext) -> dict:
     network = TokenNetworkProxy(ctx.client, args["token_network"])
     identifier = int(args["channel_identifier"])
     total_deposit = int(args["total_deposit"])
+    _, state = network.channel_info(identifier, ctx.address, args["partner"])
+    if state != ChainChannelState.OPENED:
+        raise OperationFailed("conflict", "Can't set total deposit on a closed channel")
     current = network.participant_info(identifier, ctx.address, args["partner"]).deposit
     if current >= total_deposit:
         return {"total_deposit": str(current)}  # reached already (identical request, re-run)

@@ -99,6 +99,7 @@ def operation_create(
     kind: str,
     args: dict,
     serial_key: str,
+    subject_key: str | None = None,
     dedupe_key: str | None = None,
     channel: Channel | None = None,
 ) -> tuple[ChainOperation, bool]:
@@ -114,7 +115,13 @@ def operation_create(
     try:
         with transaction.atomic():
             op = ChainOperation.objects.create(
-                node=node, kind=kind, args=args, serial_key=serial_key, dedupe_key=dedupe_key, channel=channel
+                node=node,
+                kind=kind,
+                args=args,
+                serial_key=serial_key,
+                subject_key=subject_key,
+                dedupe_key=dedupe_key,
+                channel=channel,
             )
     except IntegrityError:
         # A concurrent request created the same live operation between our read and insert.
@@ -201,8 +208,16 @@ def _claim(operation_id: int) -> ChainOperation | None:
     return op
 
 
-def _has_live_predecessor(op_id: int, serial_key: str) -> bool:
-    return ChainOperation.objects.filter(serial_key=serial_key, status__in=LIVE, pk__lt=op_id).exists()
+def _sharing_keys(keys: list[str]) -> Q:
+    return Q(serial_key__in=keys) | Q(subject_key__in=keys)
+
+
+def _keys(row) -> list[str]:
+    return [key for key in (row["serial_key"], row["subject_key"]) if key]
+
+
+def _has_live_predecessor(op_id: int, keys: list[str]) -> bool:
+    return ChainOperation.objects.filter(_sharing_keys(keys), status__in=LIVE, pk__lt=op_id).exists()
 
 
 def _finish(op: ChainOperation, status: str, *, result: dict | None = None, code: str = "", message: str = "") -> None:
@@ -216,13 +231,16 @@ def _finish(op: ChainOperation, status: str, *, result: dict | None = None, code
         updated_at=now,
         claimed_until=None,
     )
+    if is_eager():
+        return
+    keys = [key for key in (op.serial_key, op.subject_key) if key]
     successor = (
-        ChainOperation.objects.filter(serial_key=op.serial_key, status=ChainOperation.Status.PENDING, pk__gt=op.pk)
+        ChainOperation.objects.filter(_sharing_keys(keys), status=ChainOperation.Status.PENDING, pk__gt=op.pk)
         .order_by("pk")
         .values_list("pk", flat=True)
         .first()
     )
-    if successor is not None and not is_eager():
+    if successor is not None:
         operation_dispatch(successor)
 
 
@@ -245,10 +263,10 @@ def operation_execute(operation_id: int) -> str:
     """
     from .executors import EXECUTORS
 
-    row = ChainOperation.objects.filter(pk=operation_id).values("serial_key", "status").first()
+    row = ChainOperation.objects.filter(pk=operation_id).values("serial_key", "subject_key", "status").first()
     if row is None or row["status"] not in LIVE:
         return "busy"
-    if _has_live_predecessor(operation_id, row["serial_key"]):
+    if _has_live_predecessor(operation_id, _keys(row)):
         return "deferred"
     op = _claim(operation_id)
     if op is None:
@@ -319,6 +337,22 @@ def operations_sweep(stale_after: timedelta = timedelta(seconds=30)) -> int:
 # --- sending transactions -----------------------------------------------------------------------
 
 
+def _next_nonce(node: Node) -> int:
+    """The lowest nonce this deployment may hand out next (call with the Node row locked).
+
+    While transactions of ours are unconfirmed, that is the counter: never reuse a nonce handed
+    out. Otherwise it is one past the highest nonce that reached the chain, which also heals a
+    counter that ran ahead of dropped transactions. The caller takes the maximum with the
+    chain's pending count (transactions sent from elsewhere), read before the lock: this floor
+    makes a stale read harmless.
+    """
+    recorded = ChainTransaction.objects.filter(node=node).exclude(status=ChainTransaction.Status.DROPPED)
+    if recorded.filter(status__in=[ChainTransaction.Status.SIGNED, ChainTransaction.Status.SENT]).exists():
+        return node.next_nonce
+    highest = recorded.order_by("-nonce").values_list("nonce", flat=True).first()
+    return 0 if highest is None else highest + 1
+
+
 @dataclass
 class OperationContext:
     """What an executor works with: its operation, the chain and the sending node's account."""
@@ -378,12 +412,7 @@ class OperationContext:
         chain_nonce = self.client.nonce(self.address, "pending")
         with transaction.atomic():
             node = Node.objects.select_for_update().get(pk=self.op.node_id)
-            unconfirmed = ChainTransaction.objects.filter(
-                node=node, status__in=[ChainTransaction.Status.SIGNED, ChainTransaction.Status.SENT]
-            ).exists()
-            # Without transactions of ours in flight the chain's count is the truth (it also
-            # heals a counter that ran ahead); otherwise never reuse a nonce we handed out.
-            nonce = max(node.next_nonce, chain_nonce) if unconfirmed else chain_nonce
+            nonce = max(chain_nonce, _next_nonce(node))
             signed = self.account.sign_transaction(
                 chain_id=self.client.chain_id,
                 nonce=nonce,

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from raidennode.chain.errors import RpcUnavailable, TransactionReverted
 from raidennode.chain.proxies import TokenNetworkRegistryProxy, TokenProxy
-from raidennode.errors import Conflict, NotImplementedInProduction
+from raidennode.errors import Conflict, InvalidInput, NotImplementedInProduction
 from raidennode.nodes.models import Node
 from raidennode.protocol.constants import NULL_ADDRESS
 
@@ -63,6 +63,13 @@ def token_mint(node: Node, token_address: str, to: str, value: int) -> str:
     if settings.PRODUCTION:
         raise NotImplementedInProduction("Minting a token is currently disabled in production mode")
     deployment_get()
+    try:
+        has_code = bool(chain().code(token_address))
+    except RpcUnavailable as exc:
+        raise rpc_unavailable_error(exc) from exc
+    if not has_code:
+        # mintFor sent to an account without code would succeed and mint nothing.
+        raise InvalidInput(f"Minting failed: Address {token_address} does not contain code")
     with transaction.atomic():
         op, _ = operation_create(
             node=node,

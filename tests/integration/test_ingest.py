@@ -2,7 +2,7 @@
 
 import pytest
 
-from channels_app.models import Channel, ChainEvent, NetworkChannel, TokenNetwork
+from channels_app.models import ChainEvent, Channel, NetworkChannel, TokenNetwork
 from channels_app.services.ingest import chain_ingest, chain_ingest_all
 from raidennode.chain.contracts import TOKEN_NETWORK, contract
 
@@ -15,7 +15,9 @@ def _open_on_chain(chain_env, opener, partner, settle_timeout=20):
     from raidennode.nodes.keys import private_key_decrypt
 
     deployer = Deployer(chain_env.client, private_key_decrypt(opener.encrypted_key))
-    deployer.call(TOKEN_NETWORK, chain_env.token_network, "openChannel", opener.address, partner.address, settle_timeout)
+    deployer.call(
+        TOKEN_NETWORK, chain_env.token_network, "openChannel", opener.address, partner.address, settle_timeout
+    )
 
 
 def test_channel_opened_by_partner_shows_up_for_both_nodes(chain_env, make_node, api_for):
