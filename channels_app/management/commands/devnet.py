@@ -163,6 +163,9 @@ class Command(BaseCommand):
 
     def _port_free_check(self, port: int) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As waitress binds: connections of the last run in TIME_WAIT do not make the port
+            # busy (only a listening socket does), so a restart right after a stop works.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError as exc:
@@ -295,6 +298,9 @@ class Command(BaseCommand):
 
     def _shutdown(self, info_path: Path) -> None:
         if self.server is not None:
+            # Let the requests being served finish (at most 5 s) before the server's sockets
+            # close: a worker thread still answering would otherwise fail on a closed trigger.
+            self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
             self.server.close()
         if self.loop is not None:
             self.loop.stop()
