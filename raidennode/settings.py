@@ -19,6 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("RAIDEN_VAR_DIR", BASE_DIR / "var"))
+# The embedded SQLite database, logs and devnet files live here; a fresh clone has no var/.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
