@@ -111,6 +111,21 @@ class NetworkChannel(models.Model):
         raise ValueError(f"{address} is not a participant of {self}")
 
 
+def channel_api_state(chain_state: str, local_state: str) -> str:
+    """The channel state as Raiden's API names it, from the chain's state and what we sent."""
+    if chain_state == NetworkChannel.State.SETTLED:
+        return "settled"
+    if local_state == Channel.LocalState.UNUSABLE:
+        return "channel_unusable"
+    if chain_state == NetworkChannel.State.CLOSED:
+        if local_state == Channel.LocalState.WAITING_FOR_SETTLE:
+            return "waiting_for_settle"
+        return "closed"
+    if local_state == Channel.LocalState.WAITING_FOR_CLOSE:
+        return "waiting_for_close"
+    return "opened"
+
+
 class Channel(models.Model):
     """One co-hosted node's channel: the node's view of a NetworkChannel it takes part in."""
 
@@ -165,18 +180,7 @@ class Channel(models.Model):
     @property
     def state(self) -> str:
         """The channel state as Raiden's API names it."""
-        chain_state = self.network_channel.state
-        if chain_state == NetworkChannel.State.SETTLED:
-            return "settled"
-        if self.local_state == self.LocalState.UNUSABLE:
-            return "channel_unusable"
-        if chain_state == NetworkChannel.State.CLOSED:
-            if self.local_state == self.LocalState.WAITING_FOR_SETTLE:
-                return "waiting_for_settle"
-            return "closed"
-        if self.local_state == self.LocalState.WAITING_FOR_CLOSE:
-            return "waiting_for_close"
-        return "opened"
+        return channel_api_state(self.network_channel.state, self.local_state)
 
 
 class ChainEvent(models.Model):

@@ -1,12 +1,79 @@
-"""Reading tokens and channels. Every query here is bounded: no N+1 over channels."""
+"""Reading tokens and channels. Every query here is bounded: no N+1 over channels.
+
+The list endpoints read ``ChannelView`` rows straight from ``values_list`` (no model instances:
+for a node with 1,000 channels that is 5x faster, see docs/performance.md); a single channel
+that a service returns becomes a ChannelView with ``ChannelView.of``.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
 from raidennode.nodes.models import Node
 
-from .models import Channel, NetworkChannel, TokenNetwork
+from .models import Channel, NetworkChannel, TokenNetwork, channel_api_state
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """What the API shows of one node's channel."""
+
+    identifier: int
+    token_network_address: str
+    token_address: str
+    partner_address: str
+    settle_timeout: int
+    reveal_timeout: int
+    state: str
+    our_deposit: int
+    our_withdrawn: int
+    partner_deposit: int
+    partner_withdrawn: int
+
+    @classmethod
+    def of(cls, channel: Channel) -> ChannelView:
+        nc = channel.network_channel
+        return cls(
+            nc.identifier,
+            nc.token_network.address,
+            nc.token_network.token_address,
+            channel.partner_address,
+            nc.settle_timeout,
+            channel.reveal_timeout,
+            channel.state,
+            channel.our_deposit,
+            channel.our_withdrawn,
+            channel.partner_deposit,
+            channel.partner_withdrawn,
+        )
+
+
+_VIEW_COLUMNS = (
+    "network_channel__identifier",
+    "network_channel__token_network__address",
+    "network_channel__token_network__token_address",
+    "partner_address",
+    "network_channel__settle_timeout",
+    "reveal_timeout",
+    "network_channel__state",
+    "local_state",
+    "is_participant1",
+    "network_channel__participant1_deposit",
+    "network_channel__participant1_withdrawn",
+    "network_channel__participant2_deposit",
+    "network_channel__participant2_withdrawn",
+)
+
+
+def _view_of_row(row: tuple) -> ChannelView:
+    (identifier, network, token, partner, settle, reveal, chain_state, local_state, first, d1, w1, d2, w2) = row
+    if not first:
+        d1, w1, d2, w2 = d2, w2, d1, w1
+    return ChannelView(
+        identifier, network, token, partner, settle, reveal, channel_api_state(chain_state, local_state), d1, w1, d2, w2
+    )
 
 
 def token_network_by_token(token_address: str) -> TokenNetwork | None:
@@ -21,12 +88,21 @@ def _channels(node: Node) -> QuerySet[Channel]:
     return Channel.objects.filter(node=node).select_related("network_channel__token_network")
 
 
-def channel_list_for(node: Node, token_address: str | None = None) -> list[Channel]:
-    """The node's channels that are not settled (settled channels leave the node's state)."""
-    channels = _channels(node).exclude(network_channel__state=NetworkChannel.State.SETTLED)
+def _unsettled(node: Node, token_address: str | None = None) -> QuerySet[Channel]:
+    channels = Channel.objects.filter(node=node).exclude(network_channel__state=NetworkChannel.State.SETTLED)
     if token_address is not None:
         channels = channels.filter(network_channel__token_network__token_address=token_address)
-    return list(channels.order_by("id"))
+    return channels.order_by("id")
+
+
+def channel_list_for(node: Node, token_address: str | None = None) -> list[Channel]:
+    """The node's channels that are not settled (settled channels leave the node's state)."""
+    return list(_unsettled(node, token_address).select_related("network_channel__token_network"))
+
+
+def channel_views_for(node: Node, token_address: str | None = None) -> list[ChannelView]:
+    """channel_list_for as ChannelViews, in one query without model instances."""
+    return [_view_of_row(row) for row in _unsettled(node, token_address).values_list(*_VIEW_COLUMNS)]
 
 
 def channel_get(node: Node, token_address: str, partner_address: str) -> Channel | None:
@@ -42,25 +118,16 @@ def channel_get(node: Node, token_address: str, partner_address: str) -> Channel
 
 
 def channel_by_pk(pk: int) -> Channel:
-    return _channels_all().get(pk=pk)
-
-
-def _channels_all() -> QuerySet[Channel]:
-    return Channel.objects.select_related("network_channel__token_network", "node")
-
-
-def channel_for_network_channel(node: Node, network_channel: NetworkChannel) -> Channel | None:
-    return _channels(node).filter(network_channel=network_channel).first()
+    return Channel.objects.select_related("network_channel__token_network", "node").get(pk=pk)
 
 
 def connections_for(node: Node) -> dict[str, dict[str, int]]:
     """{token: {"sum_deposits", "channels"}} over the node's open channels."""
     summary: dict[str, dict[str, int]] = {}
-    for channel in _channels(node).filter(
-        network_channel__state=NetworkChannel.State.OPENED, local_state=Channel.LocalState.NONE
-    ):
-        token = channel.network_channel.token_network.token_address
-        entry = summary.setdefault(token, {"sum_deposits": 0, "channels": 0})
-        entry["sum_deposits"] += channel.our_deposit
+    for view in channel_views_for(node):
+        if view.state != "opened":
+            continue
+        entry = summary.setdefault(view.token_address, {"sum_deposits": 0, "channels": 0})
+        entry["sum_deposits"] += view.our_deposit
         entry["channels"] += 1
     return summary

@@ -16,7 +16,7 @@ from raidennode.nodes.services import node_stop
 from raidennode.protocol.constants import CONTRACTS_VERSION, RAIDEN_VERSION
 
 from ..models import Deployment
-from ..selectors import channel_get, channel_list_for, connections_for, token_addresses, token_network_by_token
+from ..selectors import channel_get, channel_views_for, connections_for, token_addresses, token_network_by_token
 from ..services import channels as channel_services
 from ..services.status import node_status
 from ..services.tokens import token_mint, token_register
@@ -94,8 +94,8 @@ class TokensViewSet(ChainNodeViewSet):
         return Response({"token_network_address": token_network.address}, status=201)
 
     def partners(self, request, token_address, **kwargs):
-        channels = channel_list_for(request.node, token_address)
-        return Response([partner_to_wire(c, request.api_prefix) for c in channels])
+        views = channel_views_for(request.node, token_address)
+        return Response([partner_to_wire(view, request.api_prefix) for view in views])
 
     def mint(self, request, token_address, **kwargs):
         data = validate_input(MintInput, self.json_body(request))
@@ -119,7 +119,7 @@ PATCH_PAIRS = (
 
 class ChannelsViewSet(ChainNodeViewSet):
     def list(self, request, token_address=None, **kwargs):
-        return Response([channel_to_wire(c) for c in channel_list_for(request.node, token_address)])
+        return Response([channel_to_wire(view) for view in channel_views_for(request.node, token_address)])
 
     def retrieve(self, request, token_address, partner_address, **kwargs):
         channel = channel_get(request.node, token_address, partner_address)

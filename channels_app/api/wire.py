@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 from ..models import Channel
+from ..selectors import ChannelView
 
 
-def channel_to_wire(channel: Channel) -> dict:
+def channel_to_wire(channel: ChannelView | Channel) -> dict:
     """The 11-key channel object. ``balance`` = deposit - withdrawn (+ transfers, later)."""
-    nc = channel.network_channel
-    our_deposit = channel.our_deposit
-    our_withdrawn = channel.our_withdrawn
+    view = channel if isinstance(channel, ChannelView) else ChannelView.of(channel)
     return {
-        "channel_identifier": str(nc.identifier),
-        "token_network_address": nc.token_network.address,
-        "token_address": nc.token_network.token_address,
-        "partner_address": channel.partner_address,
-        "settle_timeout": str(nc.settle_timeout),
-        "reveal_timeout": str(channel.reveal_timeout),
-        "balance": str(our_deposit - our_withdrawn),
-        "state": channel.state,
-        "total_deposit": str(our_deposit),
-        "total_withdraw": str(our_withdrawn),
+        "channel_identifier": str(view.identifier),
+        "token_network_address": view.token_network_address,
+        "token_address": view.token_address,
+        "partner_address": view.partner_address,
+        "settle_timeout": str(view.settle_timeout),
+        "reveal_timeout": str(view.reveal_timeout),
+        "balance": str(view.our_deposit - view.our_withdrawn),
+        "state": view.state,
+        "total_deposit": str(view.our_deposit),
+        "total_withdraw": str(view.our_withdrawn),
         "network_state": "unknown",
     }
 
 
-def partner_to_wire(channel: Channel, api_prefix: str) -> dict:
-    token = channel.network_channel.token_network.token_address
+def partner_to_wire(view: ChannelView, api_prefix: str) -> dict:
     return {
-        "partner_address": channel.partner_address,
-        "channel": f"{api_prefix}/channels/{token}/{channel.partner_address}",
+        "partner_address": view.partner_address,
+        "channel": f"{api_prefix}/channels/{view.token_address}/{view.partner_address}",
     }
