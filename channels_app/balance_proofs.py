@@ -47,6 +47,9 @@ class BalanceProofSource(Protocol):
     def balance_data(self, channel, participant: str, balance_hash: bytes) -> BalanceData | None:
         """The (transferred, locked, locksroot) whose hash is ``balance_hash`` for ``participant``."""
 
+    def locks(self, channel, sender: str, locksroot: bytes) -> list[bytes] | None:
+        """The pending locks of ``sender`` (96-byte encodings, in order) whose root is ``locksroot``."""
+
 
 class NoBalanceProofs:
     """The source of a node that has made no payments: every proof is the empty one."""
@@ -56,6 +59,9 @@ class NoBalanceProofs:
 
     def balance_data(self, channel, participant: str, balance_hash: bytes) -> BalanceData | None:
         return EMPTY_BALANCE_DATA if balance_hash == EMPTY_HASH else None
+
+    def locks(self, channel, sender: str, locksroot: bytes) -> list[bytes] | None:
+        return [] if locksroot in (LOCKSROOT_OF_NO_LOCKS, EMPTY_HASH) else None
 
 
 @cache

@@ -143,6 +143,25 @@ class Channel(models.Model):
     reveal_timeout = models.PositiveBigIntegerField()
     # What this node has sent and the chain has not confirmed yet; cleared by the confirming event.
     local_state = models.CharField(max_length=24, choices=LocalState.choices, blank=True, default="")
+
+    # The off-chain end states (spec 4.5-4.6), changed by payments (transfers_app) under this
+    # row's lock. Locks are [amount, expiration, "0x<secrethash>"] in insertion order (the
+    # locksroot commits to that order); withdraws are pending off-chain withdraws
+    # [total_withdraw, expiration, nonce]. Amounts inside JSON are decimal strings.
+    our_nonce = models.PositiveBigIntegerField(default=0)
+    our_transferred = Uint256Field()
+    our_locked = Uint256Field()
+    our_locks = models.JSONField(default=list, blank=True)
+    our_withdraws = models.JSONField(default=list, blank=True)
+    partner_nonce = models.PositiveBigIntegerField(default=0)
+    partner_transferred = Uint256Field()
+    partner_locked = Uint256Field()
+    partner_locks = models.JSONField(default=list, blank=True)
+    partner_withdraws = models.JSONField(default=list, blank=True)
+    # The partner's latest balance proof, signature bytes exactly as received (closing and
+    # updating counter-sign them): {"nonce", "transferred_amount", "locked_amount", "locksroot",
+    # "balance_hash", "additional_hash", "signature"}.
+    partner_balance_proof = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -231,6 +250,10 @@ class ChainOperation(models.Model):
         CHANNEL_DEPOSIT = "channel_deposit"
         CHANNEL_CLOSE = "channel_close"
         CHANNEL_SETTLE = "channel_settle"
+        CHANNEL_WITHDRAW = "channel_withdraw"
+        CHANNEL_UPDATE = "channel_update"
+        CHANNEL_UNLOCK = "channel_unlock"
+        CHANNEL_COOP_SETTLE = "channel_coop_settle"
         UDC_DEPOSIT = "udc_deposit"
         UDC_PLAN_WITHDRAW = "udc_plan_withdraw"
         UDC_WITHDRAW = "udc_withdraw"

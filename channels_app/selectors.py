@@ -31,6 +31,19 @@ class ChannelView:
     our_withdrawn: int
     partner_deposit: int
     partner_withdrawn: int
+    our_transferred: int = 0
+    partner_transferred: int = 0
+    # the largest total of our pending (off-chain) withdraws, 0 when none
+    our_withdraw_pending: int = 0
+
+    @property
+    def total_withdraw(self) -> int:
+        return max(self.our_withdrawn, self.our_withdraw_pending)
+
+    @property
+    def balance(self) -> int:
+        """Spec 3: deposit - total withdraw - what we sent + what we received (locks not subtracted)."""
+        return self.our_deposit - self.total_withdraw - self.our_transferred + self.partner_transferred
 
     @classmethod
     def of(cls, channel: Channel) -> ChannelView:
@@ -47,7 +60,14 @@ class ChannelView:
             channel.our_withdrawn,
             channel.partner_deposit,
             channel.partner_withdrawn,
+            channel.our_transferred,
+            channel.partner_transferred,
+            _withdraw_pending(channel.our_withdraws),
         )
+
+
+def _withdraw_pending(withdraws: list) -> int:
+    return max((int(total) for total, _expiration, _nonce in withdraws), default=0)
 
 
 _VIEW_COLUMNS = (
@@ -64,15 +84,33 @@ _VIEW_COLUMNS = (
     "network_channel__participant1_withdrawn",
     "network_channel__participant2_deposit",
     "network_channel__participant2_withdrawn",
+    "our_transferred",
+    "partner_transferred",
+    "our_withdraws",
 )
 
 
 def _view_of_row(row: tuple) -> ChannelView:
-    (identifier, network, token, partner, settle, reveal, chain_state, local_state, first, d1, w1, d2, w2) = row
+    (identifier, network, token, partner, settle, reveal, chain_state, local_state, first, d1, w1, d2, w2) = row[:13]
+    sent, received, withdraws = row[13:]
     if not first:
         d1, w1, d2, w2 = d2, w2, d1, w1
+    state = channel_api_state(chain_state, local_state)
     return ChannelView(
-        identifier, network, token, partner, settle, reveal, channel_api_state(chain_state, local_state), d1, w1, d2, w2
+        identifier,
+        network,
+        token,
+        partner,
+        settle,
+        reveal,
+        state,
+        d1,
+        w1,
+        d2,
+        w2,
+        sent,
+        received,
+        _withdraw_pending(withdraws),
     )
 
 

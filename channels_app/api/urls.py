@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("connections", views.ConnectionsViewSet.as_view({"get": "list"})),
     path("connections/<addr:token_address>", views.ConnectionsViewSet.as_view({"delete": "leave"})),
+    path("notifications", views.NotificationsViewSet.as_view({"get": "list"})),
     path("user_deposit", views.UserDepositViewSet.as_view({"post": "create"})),
     path("_testing/tokens/<addr:token_address>/mint", views.TokensViewSet.as_view({"post": "mint"})),
 ]

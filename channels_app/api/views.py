@@ -12,7 +12,7 @@ from raidennode.api.base import NodeViewSet
 from raidennode.api.errors import SERVICE_UNAVAILABLE
 from raidennode.api.fields import validate_input
 from raidennode.errors import Conflict, InvalidInput, NotFound, NotSupported, ServiceUnavailable
-from raidennode.nodes.services import node_stop
+from raidennode.nodes.services import node_stop, notifications_drain
 from raidennode.protocol.constants import CONTRACTS_VERSION, RAIDEN_VERSION
 
 from ..models import Deployment
@@ -162,16 +162,32 @@ class ChannelsViewSet(ChainNodeViewSet):
         if "total_deposit" in data:
             channel = channel_services.channel_deposit(node, channel, data["total_deposit"])
         elif "total_withdraw" in data:
-            raise NotSupported("Withdrawing from a channel is not supported by this node yet.")
+            channel = self.channel_withdraw(node, channel, data["total_withdraw"])
         elif "reveal_timeout" in data:
             channel = channel_services.channel_reveal_timeout_update(node, channel, data["reveal_timeout"])
         elif data["state"] == "closed":
-            channel = channel_services.channel_close(node, channel)
+            channel = self.channel_close(node, channel)
+            if channel is None:
+                return Response(None)  # settled cooperatively: Raiden answers null
         elif data["state"] == "settled":
             channel = channel_services.channel_settle(node, channel)
         else:
             raise InvalidInput(f"Provided invalid channel state {data['state']}")
         return Response(channel_to_wire(channel))
+
+    # Withdrawing and cooperative settling need the payment protocol: transfers_app's subclass
+    # (served on the same route) provides them, keeping this app free of it.
+    def channel_withdraw(self, node, channel, total_withdraw: int):
+        raise NotSupported("Withdrawing from a channel is not supported by this node.")
+
+    def channel_close(self, node, channel):
+        """Closes on chain; the updated channel, or None when it was settled cooperatively."""
+        return channel_services.channel_close(node, channel)
+
+
+class NotificationsViewSet(ChainNodeViewSet):
+    def list(self, request, **kwargs):
+        return Response(notifications_drain(request.node))
 
 
 class ConnectionsViewSet(ChainNodeViewSet):

@@ -7,7 +7,7 @@ from ..selectors import ChannelView
 
 
 def channel_to_wire(channel: ChannelView | Channel) -> dict:
-    """The 11-key channel object. ``balance`` = deposit - withdrawn (+ transfers, later)."""
+    """The 11-key channel object; ``balance`` as ChannelView.balance (spec section 3)."""
     view = channel if isinstance(channel, ChannelView) else ChannelView.of(channel)
     return {
         "channel_identifier": str(view.identifier),
@@ -16,10 +16,10 @@ def channel_to_wire(channel: ChannelView | Channel) -> dict:
         "partner_address": view.partner_address,
         "settle_timeout": str(view.settle_timeout),
         "reveal_timeout": str(view.reveal_timeout),
-        "balance": str(view.our_deposit - view.our_withdrawn),
+        "balance": str(view.balance),
         "state": view.state,
         "total_deposit": str(view.our_deposit),
-        "total_withdraw": str(view.our_withdrawn),
+        "total_withdraw": str(view.total_withdraw),
         "network_state": "unknown",
     }
 

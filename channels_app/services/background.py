@@ -1,5 +1,8 @@
 """The embedded stand-in for Celery beat: one thread that ingests, runs duties and sweeps.
 
+The duties of other apps (settings.RAIDEN_EXTRA_DUTIES, e.g. payments' lock expiry) run after
+the chain's, without this app importing them.
+
 Used by ``manage.py devnet`` when Celery is eager (no REDIS_URL); hosted deployments run the same
 three tasks from Celery beat instead.
 """
@@ -10,7 +13,9 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections
+from django.utils.module_loading import import_string
 
 from raidennode.chain.errors import RpcUnavailable
 
@@ -30,10 +35,13 @@ class ChainLoop(threading.Thread):
 
     def run(self) -> None:
         last_sweep = time.monotonic()
+        extra_duties = [import_string(path) for path in settings.RAIDEN_EXTRA_DUTIES]
         while not self._stop_event.is_set():
             try:
                 chain_ingest_all()
                 chain_duties_run()
+                for duty in extra_duties:
+                    duty()
                 if time.monotonic() - last_sweep > self.sweep_every:
                     operations_sweep()
                     last_sweep = time.monotonic()

@@ -1,40 +1,56 @@
-"""What co-hosted nodes do on their own, each time the chain advances.
+"""What co-hosted nodes do on their own, each time the chain advances (spec 4.7, section 5).
 
-Today: settle a closed channel once its settlement window has passed. The duty creates the
-settle operation (one per on-chain channel, whichever participant's duty runs first) and does
-not wait; the channel becomes settled when ChannelSettled is ingested.
+- settle a closed channel once its settlement window has passed;
+- when the partner closed, submit the partner's latest balance proof we hold
+  (updateNonClosingBalanceProof), so that settlement pays what the off-chain books say;
+- after settlement, unlock the locks that stayed in the contract.
+
+Each duty creates its chain operation (deduplicated, so a duty run twice, or by both co-hosted
+participants, sends one transaction) and does not wait for it.
 """
 
 from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from raidennode.errors import ServiceError
 from raidennode.nodes.models import Node
+from raidennode.protocol.constants import EMPTY_HASH, LOCKSROOT_OF_NO_LOCKS
 
-from ..models import ChainOperation, Channel, NetworkChannel
+from ..models import ChainEvent, ChainOperation, Channel, NetworkChannel
 from .chain import chain
 from .channels import channel_settle
+from .operations import operation_create
 
 logger = logging.getLogger(__name__)
 
+_NO_LOCKS = {"", "0x" + EMPTY_HASH.hex(), "0x" + LOCKSROOT_OF_NO_LOCKS.hex()}
+
 
 def chain_duties_run() -> int:
-    """Starts the settlement of every channel whose window has passed; how many were started.
+    """Runs every duty once; how many chain operations were started.
 
     Raises RpcUnavailable when the Ethereum node is down (the next run retries).
     """
     head = chain().block_number()
+    return settle_due(head) + updates_due() + unlocks_due()
+
+
+def _running(channels):
+    return channels.filter(node__state=Node.State.RUNNING).select_related("network_channel__token_network", "node")
+
+
+def settle_due(head: int) -> int:
     live_settle = ChainOperation.objects.filter(
         kind=ChainOperation.Kind.CHANNEL_SETTLE,
         status__in=ChainOperation.LIVE_STATUSES,
         channel__network_channel=OuterRef("network_channel"),
     )
     due = (
-        Channel.objects.filter(network_channel__state=NetworkChannel.State.CLOSED, node__state=Node.State.RUNNING)
-        .select_related("network_channel__token_network", "node")
+        _running(Channel.objects.filter(network_channel__state=NetworkChannel.State.CLOSED))
         .annotate(settling=Exists(live_settle))
         .filter(settling=False)
         .order_by("network_channel_id", "id")
@@ -51,3 +67,68 @@ def chain_duties_run() -> int:
         except ServiceError as exc:
             logger.warning("could not start settling %s: %s", nc, exc.message)
     return len(started)
+
+
+def _start(channel: Channel, kind: str, dedupe_key: str, args: dict) -> bool:
+    nc = channel.network_channel
+    with transaction.atomic():
+        _, created = operation_create(
+            node=channel.node,
+            kind=kind,
+            args={"token_network": nc.token_network.address, "channel_identifier": str(nc.identifier), **args},
+            serial_key=f"channel:{nc.token_network.address}:{nc.identifier}",
+            dedupe_key=dedupe_key,
+            channel=channel,
+        )
+    return created
+
+
+def updates_due() -> int:
+    """Channels the partner closed while we hold a newer balance proof of its than the chain."""
+    started = 0
+    closed_by_partner = _running(
+        Channel.objects.filter(network_channel__state=NetworkChannel.State.CLOSED, partner_balance_proof__isnull=False)
+    )
+    for channel in closed_by_partner:
+        nc = channel.network_channel
+        if nc.closing_participant != channel.partner_address:
+            continue
+        stored_nonce = nc.participant2_nonce if channel.is_participant1 else nc.participant1_nonce
+        if int(channel.partner_balance_proof["nonce"]) <= stored_nonce:
+            continue
+        key = f"update:{nc.token_network.address}:{nc.identifier}:{channel.partner_balance_proof['nonce']}"
+        if ChainOperation.objects.filter(dedupe_key=key).exists():
+            continue
+        started += _start(channel, ChainOperation.Kind.CHANNEL_UPDATE, key, {"partner": channel.partner_address})
+    return started
+
+
+def unlocks_due() -> int:
+    """Settled channels whose locks stayed in the contract and were not unlocked yet."""
+    started = 0
+    settled = _running(Channel.objects.filter(network_channel__state=NetworkChannel.State.SETTLED)).exclude(
+        network_channel__participant1_locksroot__in=_NO_LOCKS, network_channel__participant2_locksroot__in=_NO_LOCKS
+    )
+    for channel in settled:
+        nc = channel.network_channel
+        for sender, receiver, locksroot in (
+            (nc.participant1, nc.participant2, nc.participant1_locksroot),
+            (nc.participant2, nc.participant1, nc.participant2_locksroot),
+        ):
+            if locksroot in _NO_LOCKS:
+                continue
+            key = f"unlock:{nc.token_network.address}:{nc.identifier}:{sender}"
+            if ChainOperation.objects.filter(dedupe_key=key).exists():
+                continue
+            unlocked = ChainEvent.objects.filter(
+                token_network=nc.token_network,
+                channel_identifier=nc.identifier,
+                name="ChannelUnlocked",
+                args__sender=sender,
+            ).exists()
+            if unlocked:
+                continue
+            started += _start(
+                channel, ChainOperation.Kind.CHANNEL_UNLOCK, key, {"sender": sender, "receiver": receiver}
+            )
+    return started

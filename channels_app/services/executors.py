@@ -17,6 +17,7 @@ from raidennode.chain.proxies import (
     TokenNetworkRegistryProxy,
     TokenProxy,
     UserDepositProxy,
+    WithdrawInput,
 )
 from raidennode.protocol.addresses import address_to_bytes
 from raidennode.protocol.constants import EMPTY_HASH, EMPTY_SIGNATURE, UINT256_MAX, ChainChannelState, MessageTypeId
@@ -228,6 +229,129 @@ def channel_settle(ctx: OperationContext) -> dict:
     return {"transaction_hash": receipt["transaction_hash"]}
 
 
+def _hex(value: str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x"))
+
+
+def channel_withdraw(ctx: OperationContext) -> dict:
+    """setTotalWithdraw with both signatures of the off-chain withdraw (spec 2.5)."""
+    args = ctx.op.args
+    network = TokenNetworkProxy(ctx.client, args["token_network"])
+    identifier, total, expiration = (
+        int(args["channel_identifier"]),
+        int(args["total_withdraw"]),
+        int(args["expiration"]),
+    )
+    if network.participant_info(identifier, ctx.address, args["partner"]).withdrawn >= total:
+        return {}  # on chain already (an earlier attempt)
+    if ctx.client.block_number() + 1 >= expiration:
+        raise OperationFailed("conflict", f"The withdraw expired (at block {expiration}) before it could be sent")
+    receipt = ctx.transact(
+        "withdraw",
+        network.address,
+        network.set_total_withdraw_data(
+            identifier,
+            ctx.address,
+            total,
+            expiration,
+            _hex(args["participant_signature"]),
+            _hex(args["partner_signature"]),
+        ),
+    )
+    return {"transaction_hash": receipt["transaction_hash"]}
+
+
+def channel_update(ctx: OperationContext) -> dict:
+    """updateNonClosingBalanceProof: the closer's latest balance proof we hold, counter-signed (type 2)."""
+    args = ctx.op.args
+    network = TokenNetworkProxy(ctx.client, args["token_network"])
+    identifier, partner = int(args["channel_identifier"]), args["partner"]
+    proof = balance_proof_source().partner_balance_proof(ctx.op.channel)
+    if proof is None:
+        return {}
+    _, state = network.channel_info(identifier, ctx.address, partner)
+    if state != ChainChannelState.CLOSED:
+        return {}  # settled already: too late to matter
+    if network.participant_info(identifier, partner, ctx.address).nonce >= proof.nonce:
+        return {}  # the chain holds this proof (or a newer one) already
+    non_closing_signature = ctx.account.sign_message(
+        pack_signed_balance_proof(
+            address_to_bytes(network.address),
+            ctx.client.chain_id,
+            identifier,
+            proof.balance_hash,
+            proof.nonce,
+            proof.additional_hash,
+            proof.signature,
+            MessageTypeId.BALANCE_PROOF_UPDATE,
+        )
+    )
+    receipt = ctx.transact(
+        "update",
+        network.address,
+        network.update_non_closing_balance_proof_data(
+            identifier,
+            partner,
+            ctx.address,
+            proof.balance_hash,
+            proof.nonce,
+            proof.additional_hash,
+            proof.signature,
+            non_closing_signature,
+        ),
+    )
+    return {"transaction_hash": receipt["transaction_hash"]}
+
+
+def channel_unlock(ctx: OperationContext) -> dict:
+    """unlock(receiver, sender, locks) of a settled channel whose locks stayed in the contract."""
+    args = ctx.op.args
+    network = TokenNetworkProxy(ctx.client, args["token_network"])
+    identifier, receiver, sender = int(args["channel_identifier"]), args["receiver"], args["sender"]
+    info = network.participant_info(identifier, sender, receiver)
+    if info.locked_amount == 0:
+        return {}  # unlocked already (by us on an earlier attempt, or by the other side)
+    locks = balance_proof_source().locks(ctx.op.channel, sender, info.locksroot)
+    if locks is None:
+        raise OperationFailed("conflict", f"the locks of root 0x{info.locksroot.hex()} are not known")
+    receipt = ctx.transact(
+        "unlock", network.address, network.unlock_data(identifier, receiver, sender, b"".join(locks))
+    )
+    return {"transaction_hash": receipt["transaction_hash"]}
+
+
+def channel_coop_settle(ctx: OperationContext) -> dict:
+    """cooperativeSettle with the withdraw messages both participants signed for each other."""
+    args = ctx.op.args
+    network = TokenNetworkProxy(ctx.client, args["token_network"])
+    identifier = int(args["channel_identifier"])
+    _, state = network.channel_info(identifier, args["data1"]["participant"], args["data2"]["participant"])
+    if state != ChainChannelState.OPENED:
+        if state in (
+            ChainChannelState.SETTLED,
+            ChainChannelState.REMOVED,
+            ChainChannelState.NON_EXISTENT,
+        ) and ctx.has_transaction("coop_settle"):
+            return {}
+        raise OperationFailed("conflict", "The channel is not open any more")
+
+    def side(data: dict) -> WithdrawInput:
+        return WithdrawInput(
+            data["participant"],
+            int(data["total_withdraw"]),
+            int(data["expiration"]),
+            _hex(data["participant_signature"]),
+            _hex(data["partner_signature"]),
+        )
+
+    receipt = ctx.transact(
+        "coop_settle",
+        network.address,
+        network.cooperative_settle_data(identifier, side(args["data1"]), side(args["data2"])),
+    )
+    return {"transaction_hash": receipt["transaction_hash"]}
+
+
 def udc_deposit(ctx: OperationContext) -> dict:
     udc = UserDepositProxy(ctx.client, _deployment().user_deposit)
     total = int(ctx.op.args["total_deposit"])
@@ -266,6 +390,10 @@ EXECUTORS: dict[str, Callable[[OperationContext], dict]] = {
     ChainOperation.Kind.CHANNEL_DEPOSIT: channel_deposit,
     ChainOperation.Kind.CHANNEL_CLOSE: channel_close,
     ChainOperation.Kind.CHANNEL_SETTLE: channel_settle,
+    ChainOperation.Kind.CHANNEL_WITHDRAW: channel_withdraw,
+    ChainOperation.Kind.CHANNEL_UPDATE: channel_update,
+    ChainOperation.Kind.CHANNEL_UNLOCK: channel_unlock,
+    ChainOperation.Kind.CHANNEL_COOP_SETTLE: channel_coop_settle,
     ChainOperation.Kind.UDC_DEPOSIT: udc_deposit,
     ChainOperation.Kind.UDC_PLAN_WITHDRAW: udc_plan_withdraw,
     ChainOperation.Kind.UDC_WITHDRAW: udc_withdraw,

@@ -229,11 +229,18 @@ def _apply_withdraw(log: ChainLog, token_network: TokenNetwork) -> None:
     if nc is None:
         return
     total = log.args["total_withdraw"]
-    if nc.side(log.args["participant"]) == 1:
+    participant = log.args["participant"]
+    if nc.side(participant) == 1:
         nc.participant1_withdrawn = max(nc.participant1_withdrawn, total)
     else:
         nc.participant2_withdrawn = max(nc.participant2_withdrawn, total)
     nc.save(update_fields=["participant1_withdrawn", "participant2_withdrawn"])
+    # Off-chain withdraws up to this total are done: they no longer reduce the balance twice.
+    for channel in Channel.objects.select_for_update().select_related("node").filter(network_channel=nc).order_by("pk"):
+        field = "our_withdraws" if channel.node.address == participant else "partner_withdraws"
+        pending = [w for w in getattr(channel, field) if int(w[0]) > total]
+        if pending != getattr(channel, field):
+            Channel.objects.filter(pk=channel.pk).update(**{field: pending})
 
 
 def _apply_channel_closed(log: ChainLog, token_network: TokenNetwork) -> None:

@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from .models import Node
+from .models import Node, Notification
 from .services import node_create, node_start, node_stop
 
 
@@ -12,7 +12,18 @@ class NodeAdmin(admin.ModelAdmin):
     list_filter = ("state",)
     search_fields = ("address", "name", "owner__username")
     # encrypted_key is not editable and not listed here, so no form ever renders it.
-    fields = ("address", "name", "owner", "state", "next_nonce", "created_at", "stopped_at")
+    fields = (
+        "address",
+        "name",
+        "owner",
+        "state",
+        "mediation_fee_flat",
+        "mediation_fee_proportional",
+        "mediation_fee_imbalance",
+        "next_nonce",
+        "created_at",
+        "stopped_at",
+    )
     readonly_fields = ("address", "state", "next_nonce", "created_at", "stopped_at")
     actions = ("stop_nodes", "start_nodes")
 
@@ -37,3 +48,11 @@ class NodeAdmin(admin.ModelAdmin):
         for node in queryset:
             node_start(node)
         messages.info(request, f"Started {queryset.count()} node(s).")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("node", "key", "summary", "urgency", "created_at")
+    list_filter = ("urgency",)
+    search_fields = ("node__address", "key")
+    list_select_related = ("node",)

@@ -21,6 +21,11 @@ class Node(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
     # Next transaction nonce this deployment will use for the account (see chain operations).
     next_nonce = models.PositiveBigIntegerField(default=0, editable=False)
+    # Mediation fees this node charges (spec 4.8): per mediation, in token units; parts per
+    # million of the amount; and the imbalance penalty (ppm of a channel's capacity, <= 50,000).
+    mediation_fee_flat = models.PositiveBigIntegerField(default=0)
+    mediation_fee_proportional = models.PositiveIntegerField(default=0)
+    mediation_fee_imbalance = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
 
@@ -36,3 +41,31 @@ class Node(models.Model):
     @property
     def is_running(self) -> bool:
         return self.state == self.State.RUNNING
+
+
+class Notification(models.Model):
+    """A message for a node's user (GET /notifications returns and clears them).
+
+    One row per (node, key): a newer notification with the same key replaces the older one,
+    as Raiden's notification dict does.
+    """
+
+    class Urgency(models.TextChoices):
+        LOW = "low"
+        NORMAL = "normal"
+        HIGH = "high"
+        CRITICAL = "critical"
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="notifications")
+    key = models.CharField(max_length=64)
+    summary = models.CharField(max_length=200)
+    body = models.TextField()
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["node", "key"], name="notification_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.summary}"

@@ -66,3 +66,22 @@ def node_stop(node: Node) -> None:
 def node_start(node: Node) -> None:
     Node.objects.filter(pk=node.pk).update(state=Node.State.RUNNING, stopped_at=None)
     node.state = Node.State.RUNNING
+
+
+def notification_set(node: Node, key: str, summary: str, body: str, urgency: str = "normal") -> None:
+    """Stores a notification for the node's user; one per key, the newest replaces the older."""
+    from .models import Notification
+
+    Notification.objects.update_or_create(
+        node=node, key=key, defaults={"summary": summary, "body": body, "urgency": urgency}
+    )
+
+
+def notifications_drain(node: Node) -> list[dict]:
+    """The node's notifications (Raiden's wire shape), removed in the same transaction."""
+    from .models import Notification
+
+    with transaction.atomic():
+        rows = list(Notification.objects.select_for_update().filter(node=node).order_by("id"))
+        Notification.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return [{"id": row.key, "summary": row.summary, "body": row.body, "urgency": row.urgency} for row in rows]
