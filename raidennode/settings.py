@@ -221,6 +221,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("RAIDEN_DUTIES_INTERVAL", 2.0),
         "options": {"expires": 20},
     },
+    "transfer-duties": {
+        "task": "transfers_app.tasks.transfer_duties_run",
+        "schedule": env_float("RAIDEN_DUTIES_INTERVAL", 2.0),
+        "options": {"expires": 20},
+    },
     "chain-operations-sweep": {
         "task": "channels_app.tasks.chain_operations_sweep",
         "schedule": 15.0,
@@ -251,4 +256,11 @@ RAIDEN_CORS_ORIGINS = [
 # GET /status says "syncing" when ingestion lags the confirmed head by more blocks than this.
 RAIDEN_SYNC_TOLERANCE = env_int("RAIDEN_SYNC_TOLERANCE", 20)
 # Where closing and settling find balance proofs (channels_app.balance_proofs).
-RAIDEN_BALANCE_PROOF_SOURCE = env_str("RAIDEN_BALANCE_PROOF_SOURCE", "channels_app.balance_proofs.NoBalanceProofs")
+RAIDEN_BALANCE_PROOF_SOURCE = env_str(
+    "RAIDEN_BALANCE_PROOF_SOURCE", "transfers_app.balance_proofs.MessageBalanceProofs"
+)
+# A close first tries a cooperative settle with a co-hosted partner, as Raiden 3.0.1 does.
+RAIDEN_COOPERATIVE_SETTLE = env_bool("RAIDEN_COOPERATIVE_SETTLE", True)
+# What runs after the chain duties each round (the embedded chain loop; Celery beat runs each
+# as its own task, see CELERY_BEAT_SCHEDULE): payments' lock and withdraw expiry, redelivery.
+RAIDEN_EXTRA_DUTIES = ["transfers_app.services.duties.transfer_duties_run"]

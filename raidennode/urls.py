@@ -13,6 +13,7 @@ from raidennode.api.converters import AddressSegmentConverter
 register_converter(AddressSegmentConverter, "addr")
 
 api_routes = [
+    path("", include("transfers_app.api.urls")),
     path("", include("channels_app.api.urls")),
 ]
 

@@ -1,0 +1,32 @@
+"""Request schemas of the payment resources (Raiden's PaymentSchema and its query schema)."""
+
+from rest_framework import serializers
+
+from raidennode.api.fields import AddressField, Bytes32HexField, InputSerializer, IntegerField
+
+
+class SecretHashField(Bytes32HexField):
+    default_error_messages = {
+        **Bytes32HexField.default_error_messages,
+        "length": "Not a valid secrethash, decoded value is not 32 bytes long.",
+    }
+
+
+class RouteInput(InputSerializer):
+    route = serializers.ListField(child=AddressField())
+    address_metadata = serializers.DictField()
+    fee = IntegerField(required=False, allow_null=True)
+
+
+class PaymentInput(InputSerializer):
+    amount = IntegerField()
+    identifier = IntegerField(required=False, allow_null=True)
+    secret = Bytes32HexField(required=False, allow_null=True)
+    secret_hash = SecretHashField(required=False, allow_null=True)
+    lock_timeout = IntegerField(required=False, allow_null=True)
+    paths = serializers.ListField(child=RouteInput(), required=False, allow_null=True)
+
+
+class PaymentsQueryInput(InputSerializer):
+    limit = IntegerField(required=False, allow_null=True)
+    offset = IntegerField(required=False, allow_null=True)

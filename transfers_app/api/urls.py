@@ -1,0 +1,28 @@
+"""Routes of API v1 served by transfers_app (paths are relative to an API prefix).
+
+Listed before channels_app's routes: PATCH /channels/<t>/<p> is served by the subclass here,
+which adds withdraws and the cooperative settle.
+"""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("payments", views.PaymentsViewSet.as_view({"get": "list"})),
+    path("payments/<addr:token_address>", views.PaymentsViewSet.as_view({"get": "list"})),
+    path(
+        "payments/<addr:token_address>/<addr:target_address>",
+        views.PaymentsViewSet.as_view({"get": "list", "post": "create"}),
+    ),
+    path("pending_transfers", views.PendingTransfersViewSet.as_view({"get": "list"})),
+    path("pending_transfers/<addr:token_address>", views.PendingTransfersViewSet.as_view({"get": "list"})),
+    path(
+        "pending_transfers/<addr:token_address>/<addr:partner_address>",
+        views.PendingTransfersViewSet.as_view({"get": "list"}),
+    ),
+    path(
+        "channels/<addr:token_address>/<addr:partner_address>",
+        views.PaymentChannelsViewSet.as_view({"get": "retrieve", "patch": "update_channel"}),
+    ),
+]

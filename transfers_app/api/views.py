@@ -1,0 +1,84 @@
+"""REST resources of API v1 for payments, pending transfers, withdraws and cooperative close.
+
+Each action validates its input, calls one service or selector and serialises the result.
+"""
+
+from __future__ import annotations
+
+from rest_framework.response import Response
+
+from channels_app.api.views import ChainNodeViewSet, ChannelsViewSet
+from channels_app.selectors import channel_get, token_network_by_token
+from channels_app.services import channels as channel_services
+from raidennode.api.fields import validate_input
+from raidennode.errors import InvalidInput, NotFound
+
+from ..selectors import payment_events_for, pending_transfers_for
+from ..services.payments import PaymentRequest, payment_initiate
+from ..services.settings import cooperative_settle_enabled
+from ..services.withdraws import channel_settle_cooperatively, channel_withdraw
+from .inputs import PaymentInput, PaymentsQueryInput
+from .wire import payment_event_to_wire, payment_to_wire, pending_transfer_to_wire
+
+
+class PaymentsViewSet(ChainNodeViewSet):
+    def create(self, request, token_address, target_address, **kwargs):
+        data = validate_input(PaymentInput, self.json_body(request))
+        paths = [entry["route"] for entry in data["paths"]] if data.get("paths") else None
+        payment = payment_initiate(
+            request.node,
+            PaymentRequest(
+                token_address=token_address,
+                target=target_address,
+                amount=data["amount"],
+                identifier=data.get("identifier"),
+                secret=data.get("secret"),
+                secrethash=data.get("secret_hash"),
+                lock_timeout=data.get("lock_timeout"),
+                paths=paths,
+            ),
+        )
+        return Response(payment_to_wire(payment, token_address))
+
+    def list(self, request, token_address=None, target_address=None, **kwargs):
+        query = validate_input(PaymentsQueryInput, request.query_params.dict())
+        for key in ("limit", "offset"):
+            if query.get(key, 0) < 0:
+                raise InvalidInput(f"{key} must be a positive integer")
+        token_network = None
+        if token_address is not None:
+            token_network = token_network_by_token(token_address)
+            if token_network is None:
+                raise InvalidInput("Token address does not match a Raiden token network")
+        if target_address == request.node.address:
+            return Response([])
+        events = payment_events_for(
+            request.node, token_network, target_address, limit=query.get("limit"), offset=query.get("offset", 0)
+        )
+        return Response([payment_event_to_wire(event) for event in events])
+
+
+class PendingTransfersViewSet(ChainNodeViewSet):
+    def list(self, request, token_address=None, partner_address=None, **kwargs):
+        token_network = None
+        if token_address is not None:
+            token_network = token_network_by_token(token_address)
+            if token_network is None:
+                raise NotFound(f"Token {token_address} not found.")
+        if partner_address is not None and channel_get(request.node, token_address, partner_address) is None:
+            raise NotFound("Channel with partner `partner_address not found.`")
+        rows = pending_transfers_for(request.node, token_network, partner_address)
+        return Response([pending_transfer_to_wire(row) for row in rows])
+
+
+class PaymentChannelsViewSet(ChannelsViewSet):
+    """PATCH /channels/<t>/<p> with withdraws and the cooperative settle before a close."""
+
+    def channel_withdraw(self, node, channel, total_withdraw: int):
+        return channel_withdraw(node, channel, total_withdraw)
+
+    def channel_close(self, node, channel):
+        cooperative = channel.state == "opened" and cooperative_settle_enabled()
+        if cooperative and channel_settle_cooperatively(node, channel):
+            return None
+        return channel_services.channel_close(node, channel)

@@ -1,0 +1,131 @@
+"""What co-hosted nodes do on their own for payments, each time the chain advances.
+
+- expire our locks whose expiration passed without the secret being registered on chain:
+  send LockExpired and fail the payment (the amount comes back to our balance);
+- expire our withdraws that never reached the chain: send WithdrawExpired;
+- send again the messages whose delivery failed (Raiden's retry backoff).
+
+Each step is its own transaction on the channel row it changes, so a duty that crashes leaves
+nothing half-done and the next round picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from channels_app.models import Channel, NetworkChannel
+from channels_app.offchain import channel_state_of, channel_state_save, locks_to_json
+from raidennode.nodes.models import Node
+from raidennode.nodes.services import node_account
+from raidennode.protocol.channel import ChannelError, send_lock_expired
+from raidennode.protocol.messages import LockExpired
+
+from ..models import Payment
+from .handlers import _secret_registered_before, channels_for_update
+from .messaging import (
+    Context,
+    chain_context,
+    message_identifier_new,
+    message_record,
+    messages_redeliver,
+    messages_send_after_commit,
+    state_change_log,
+)
+from .payments import payment_finish
+from .withdraws import withdraw_expire
+
+logger = logging.getLogger(__name__)
+
+
+def transfer_duties_run() -> int:
+    """Runs every payment duty once; how many locks, withdraws and messages it handled."""
+    context = chain_context()
+    return locks_expire(context) + withdraws_expire(context) + messages_redeliver()
+
+
+def _lock_expiry_block(expiration: int, context: Context) -> int:
+    # The partner accepts LockExpired from expiration + confirmations on (it has to see the
+    # same block confirmed); twice that leaves a margin for a partner whose view lags.
+    return expiration + 2 * context.confirmations
+
+
+def _open_channels_with_locks():
+    return Channel.objects.filter(
+        network_channel__state=NetworkChannel.State.OPENED, node__state=Node.State.RUNNING
+    ).exclude(our_locks=[])
+
+
+def locks_expire(context: Context) -> int:
+    """Sends LockExpired for each of our locks past its expiry; the number expired.
+
+    Locks each channel row while removing the lock; the initiator's Payment fails with
+    "lock expired". A lock whose secret was registered on chain in time is left alone: the
+    partner may claim it on chain.
+    """
+    expired = 0
+    for pk, locks in _open_channels_with_locks().values_list("pk", "our_locks"):
+        for _amount, expiration, secrethash_hex in locks:
+            if context.block < _lock_expiry_block(int(expiration), context):
+                continue
+            secrethash = bytes.fromhex(secrethash_hex[2:])
+            if _secret_registered_before(secrethash, int(expiration)):
+                continue
+            expired += _lock_expire(pk, secrethash, context)
+    return expired
+
+
+def _lock_expire(channel_pk: int, secrethash: bytes, context: Context) -> int:
+    with transaction.atomic():
+        channel = channels_for_update([channel_pk]).get(channel_pk)
+        if channel is None:
+            return 0
+        node = channel.node
+        try:
+            state, proof, lock = send_lock_expired(channel_state_of(channel, context.chain_id), secrethash)
+        except ChannelError:
+            return 0  # removed meanwhile (unlocked or expired by a concurrent round)
+        message = LockExpired(
+            message_identifier=message_identifier_new(),
+            chain_id=proof.chain_id,
+            nonce=proof.nonce,
+            token_network_address=proof.token_network_address,
+            channel_identifier=proof.channel_identifier,
+            transferred_amount=proof.transferred_amount,
+            locked_amount=proof.locked_amount,
+            locksroot=proof.locksroot,
+            recipient=channel.partner_address,
+            secrethash=secrethash,
+        ).signed(node_account(node).signer)
+        channel_state_save(channel, state)
+        row = message_record(node, channel.partner_address, message, channel, locks=locks_to_json(state.our.locks))
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(node=node, secrethash="0x" + secrethash.hex(), status=Payment.Status.PENDING)
+            .first()
+        )
+        if payment is not None and payment.role == Payment.Role.INITIATOR:
+            payment_finish(payment, Payment.Status.FAILED, "lock expired")
+        state_change_log(
+            node,
+            "lock_expired",
+            {"channel": channel.pk, "secrethash": "0x" + secrethash.hex(), "amount": str(lock.amount)},
+        )
+        messages_send_after_commit([row])
+    logger.info("lock %s of channel %s expired", secrethash.hex(), channel_pk)
+    return 1
+
+
+def withdraws_expire(context: Context) -> int:
+    """Sends WithdrawExpired for each of our pending withdraws past its expiration."""
+    expired = 0
+    channels = Channel.objects.filter(
+        network_channel__state=NetworkChannel.State.OPENED, node__state=Node.State.RUNNING
+    ).exclude(our_withdraws=[])
+    for pk, node_id, withdraws in channels.values_list("pk", "node_id", "our_withdraws"):
+        for total, expiration, _nonce in withdraws:
+            if context.block >= _lock_expiry_block(int(expiration), context):
+                withdraw_expire(Node.objects.get(pk=node_id), pk, int(total), context)
+                expired += 1
+    return expired

@@ -1,0 +1,386 @@
+"""What a node does with each transfer message it receives (spec 4.7): target, mediator, initiator.
+
+Every handler runs inside ``message_receive``'s transaction, locks the Channel rows it changes
+(in ascending primary-key order when it touches two), applies the pure rules of
+raidennode.protocol.channel, records its replies and returns them; they leave after commit.
+Raising InvalidMessage / InvalidBalanceProof rejects the message with nothing changed.
+"""
+
+from __future__ import annotations
+
+from channels_app.models import ChainEvent, Channel
+from channels_app.offchain import channel_state_of, channel_state_save, locks_to_json
+from raidennode.nodes.models import Node
+from raidennode.nodes.services import node_account
+from raidennode.protocol.channel import (
+    ChannelError,
+    InvalidBalanceProof,
+    is_safe_to_wait,
+    may_forward,
+    receive_lock,
+    receive_lock_expired,
+    receive_unlock,
+    send_lock,
+    send_unlock,
+)
+from raidennode.protocol.fees import ChannelFeeView, amount_without_fees, fee_schedule_for_channel
+from raidennode.protocol.messages import (
+    InvalidMessage,
+    Lock,
+    LockedTransfer,
+    LockExpired,
+    RevealSecret,
+    SecretRequest,
+    Unlock,
+)
+from raidennode.protocol.metadata import metadata_routes
+
+from ..models import Message, Payment
+from .messaging import Context, Outcome, handles, message_identifier_new, message_record
+from .payments import payment_finish
+
+_CHANNEL_RELATED = ("network_channel__token_network", "node")
+
+
+def channel_for_update(node: Node, token_network_address: str, channel_identifier: int) -> Channel:
+    channel = (
+        Channel.objects.select_for_update(of=("self",))
+        .select_related(*_CHANNEL_RELATED)
+        .filter(
+            node=node,
+            network_channel__token_network__address=token_network_address,
+            network_channel__identifier=channel_identifier,
+        )
+        .first()
+    )
+    if channel is None:
+        raise InvalidMessage(f"no channel {channel_identifier} of {token_network_address} with this node")
+    return channel
+
+
+def channels_for_update(pks: list[int]) -> dict[int, Channel]:
+    """Locks several Channel rows in ascending primary-key order (no deadlock between mediators)."""
+    rows = Channel.objects.select_for_update(of=("self",)).select_related(*_CHANNEL_RELATED).filter(pk__in=pks)
+    return {channel.pk: channel for channel in rows.order_by("pk")}
+
+
+def partner_proof_json(message) -> dict:
+    """The partner's balance proof to keep, with its signature exactly as received."""
+    proof = message.balance_proof
+    return {
+        "nonce": proof.nonce,
+        "transferred_amount": str(proof.transferred_amount),
+        "locked_amount": str(proof.locked_amount),
+        "locksroot": "0x" + proof.locksroot.hex(),
+        "balance_hash": "0x" + proof.balance_hash.hex(),
+        "additional_hash": "0x" + message.message_hash().hex(),
+        "signature": "0x" + message.signature.hex(),
+    }
+
+
+def _payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
+    return Payment.objects.select_for_update().filter(node=node, secrethash="0x" + secrethash.hex()).first()
+
+
+def _secret_registered_before(secrethash: bytes, block: int) -> bool:
+    """Whether the secret was registered on chain (ingested) in a block before ``block``."""
+    return ChainEvent.objects.filter(
+        name="SecretRevealed", args__secrethash="0x" + secrethash.hex(), block_number__lt=block
+    ).exists()
+
+
+# --- LockedTransfer: target or mediator -----------------------------------------------------------
+
+
+@handles(LockedTransfer.TYPE)
+def locked_transfer_received(node: Node, message: LockedTransfer, row: Message, context: Context) -> Outcome:
+    if message.recipient != node.address:
+        raise InvalidMessage("the transfer is for another recipient")
+    if message.target == node.address:
+        return _as_target(node, message, context)
+    return _as_mediator(node, message, context)
+
+
+def _payment_exists(node: Node, secrethash: bytes) -> bool:
+    return Payment.objects.filter(node=node, secrethash="0x" + secrethash.hex()).exists()
+
+
+def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome:
+    channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
+    state = receive_lock(channel_state_of(channel, context.chain_id), message.balance_proof, message.lock)
+    if _payment_exists(node, message.lock.secrethash):
+        raise InvalidMessage("a transfer with this secret hash was received before")
+    channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
+    payment = Payment.objects.create(
+        node=node,
+        role=Payment.Role.TARGET,
+        token_network=channel.network_channel.token_network,
+        payment_identifier=message.payment_identifier,
+        initiator=message.initiator,
+        target=node.address,
+        amount=message.lock.amount,
+        secrethash="0x" + message.lock.secrethash.hex(),
+        expiration=message.lock.expiration,
+        payer_channel=channel,
+        transfer_transferred=message.transferred_amount,
+        transfer_locked=message.locked_amount,
+    )
+    replies = []
+    if is_safe_to_wait(message.lock.expiration, context.block, state.reveal_timeout):
+        request = SecretRequest(
+            message_identifier=message_identifier_new(),
+            payment_identifier=message.payment_identifier,
+            secrethash=message.lock.secrethash,
+            amount=message.lock.amount,
+            expiration=message.lock.expiration,
+        ).signed(node_account(node).signer)
+        replies.append(message_record(node, message.initiator, request))
+        Payment.objects.filter(pk=payment.pk).update(secret_requested=True)
+    return Outcome(replies, {"payment": payment.pk, "role": "target"})
+
+
+def _next_hop(node: Node, message: LockedTransfer) -> str | None:
+    for route in metadata_routes(message.metadata):
+        if node.address in route:
+            index = route.index(node.address)
+            if index + 1 < len(route):
+                return route[index + 1]
+    return None
+
+
+def _fee_view(node: Node, channel: Channel, state) -> ChannelFeeView:
+    from raidennode.protocol.channel import balance
+
+    capacity = state.our.deposit + state.partner.deposit - state.our.withdrawn - state.partner.withdrawn
+    return ChannelFeeView(
+        schedule=fee_schedule_for_channel(
+            node.mediation_fee_flat, node.mediation_fee_proportional, node.mediation_fee_imbalance, capacity
+        ),
+        balance=balance(state.our, state.partner),
+        capacity=capacity,
+    )
+
+
+def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outcome:
+    payer_pk = (
+        Channel.objects.filter(
+            node=node,
+            network_channel__token_network__address=message.token_network_address,
+            network_channel__identifier=message.channel_identifier,
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if payer_pk is None:
+        raise InvalidMessage("no such channel with this node")
+    next_hop = _next_hop(node, message)
+    payee_pk = None
+    if next_hop is not None:
+        payee_pk = (
+            Channel.objects.filter(
+                node=node,
+                network_channel__token_network__address=message.token_network_address,
+                partner_address=next_hop,
+            )
+            .exclude(network_channel__state="settled")
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+    locked = channels_for_update([pk for pk in (payer_pk, payee_pk) if pk is not None])
+    payer = locked[payer_pk]
+    payer_state = receive_lock(channel_state_of(payer, context.chain_id), message.balance_proof, message.lock)
+    if _payment_exists(node, message.lock.secrethash):
+        raise InvalidMessage("a transfer with this secret hash was received before")
+    channel_state_save(payer, payer_state, partner_balance_proof=partner_proof_json(message))
+    payment = Payment.objects.create(
+        node=node,
+        role=Payment.Role.MEDIATOR,
+        token_network=payer.network_channel.token_network,
+        payment_identifier=message.payment_identifier,
+        initiator=message.initiator,
+        target=message.target,
+        amount=message.lock.amount,
+        secrethash="0x" + message.lock.secrethash.hex(),
+        expiration=message.lock.expiration,
+        payer_channel=payer,
+        transfer_transferred=message.transferred_amount,
+        transfer_locked=message.locked_amount,
+    )
+    log = {"payment": payment.pk, "role": "mediator"}
+    payee = locked.get(payee_pk) if payee_pk is not None else None
+    if payee is None:
+        Payment.objects.filter(pk=payment.pk).update(failure_reason=f"no channel to the next hop {next_hop}")
+        return Outcome([], {**log, "forwarded": False})
+    payee_state = channel_state_of(payee, context.chain_id)
+    if not may_forward(message.lock.expiration, context.block, payee_state.reveal_timeout, payee_state.settle_timeout):
+        Payment.objects.filter(pk=payment.pk).update(failure_reason="the lock expires too soon to forward it")
+        return Outcome([], {**log, "forwarded": False})
+    amount = amount_without_fees(
+        message.lock.amount, _fee_view(node, payer, payer_state), _fee_view(node, payee, payee_state)
+    )
+    if amount is None or amount <= 0:
+        Payment.objects.filter(pk=payment.pk).update(failure_reason="the fees exceed the amount")
+        return Outcome([], {**log, "forwarded": False})
+    lock = Lock(amount=amount, expiration=message.lock.expiration, secrethash=message.lock.secrethash)
+    try:
+        payee_state, proof = send_lock(payee_state, lock)
+    except ChannelError as exc:
+        Payment.objects.filter(pk=payment.pk).update(failure_reason=f"cannot forward: {exc}")
+        return Outcome([], {**log, "forwarded": False})
+    forwarded = LockedTransfer(
+        message_identifier=message_identifier_new(),
+        payment_identifier=message.payment_identifier,
+        chain_id=proof.chain_id,
+        nonce=proof.nonce,
+        token_network_address=proof.token_network_address,
+        channel_identifier=proof.channel_identifier,
+        transferred_amount=proof.transferred_amount,
+        locked_amount=proof.locked_amount,
+        locksroot=proof.locksroot,
+        token=message.token,
+        recipient=next_hop,
+        target=message.target,
+        initiator=message.initiator,
+        lock=lock,
+        metadata=message.metadata,
+    ).signed(node_account(node).signer)
+    channel_state_save(payee, payee_state)
+    Payment.objects.filter(pk=payment.pk).update(payee_channel=payee, payee_amount=amount)
+    reply = message_record(node, next_hop, forwarded, payee, locks=locks_to_json(payee_state.our.locks))
+    return Outcome([reply], {**log, "forwarded": True, "amount": str(amount)})
+
+
+# --- SecretRequest: the initiator reveals the secret to the target --------------------------------
+
+
+@handles(SecretRequest.TYPE)
+def secret_request_received(node: Node, message: SecretRequest, row: Message, context: Context) -> Outcome:
+    payment = _payment_for_update(node, message.secrethash)
+    sender = row.sender
+    if (
+        payment is None
+        or payment.role != Payment.Role.INITIATOR
+        or payment.status != Payment.Status.PENDING
+        or sender != payment.target
+        or message.payment_identifier != payment.payment_identifier
+        or message.amount < payment.amount
+        or message.expiration != payment.expiration
+        or payment.secret_requested
+    ):
+        return Outcome([], {"ignored": "the secret request does not match a payment of ours"})
+    Payment.objects.filter(pk=payment.pk).update(secret_requested=True)
+    if not payment.secret:
+        return Outcome([], {"payment": payment.pk, "revealed": False})  # we only know the hash
+    reveal = RevealSecret(message_identifier=message_identifier_new(), secret=bytes.fromhex(payment.secret[2:])).signed(
+        node_account(node).signer
+    )
+    return Outcome([message_record(node, payment.target, reveal)], {"payment": payment.pk, "revealed": True})
+
+
+# --- RevealSecret: the secret travels back, Unlocks travel forward --------------------------------
+
+
+def _unlock_payee(node: Node, payment: Payment, secret: bytes, context: Context) -> Message:
+    """Sends Unlock to our payee for this payment's lock (we learned the secret from it)."""
+    channel = channels_for_update([payment.payee_channel_id])[payment.payee_channel_id]
+    state, proof, lock = send_unlock(channel_state_of(channel, context.chain_id), bytes.fromhex(payment.secrethash[2:]))
+    unlock = Unlock(
+        message_identifier=message_identifier_new(),
+        payment_identifier=payment.payment_identifier,
+        chain_id=proof.chain_id,
+        nonce=proof.nonce,
+        token_network_address=proof.token_network_address,
+        channel_identifier=proof.channel_identifier,
+        transferred_amount=proof.transferred_amount,
+        locked_amount=proof.locked_amount,
+        locksroot=proof.locksroot,
+        secret=secret,
+    ).signed(node_account(node).signer)
+    channel_state_save(channel, state)
+    return message_record(node, channel.partner_address, unlock, channel, locks=locks_to_json(state.our.locks))
+
+
+@handles(RevealSecret.TYPE)
+def reveal_secret_received(node: Node, message: RevealSecret, row: Message, context: Context) -> Outcome:
+    payment = _payment_for_update(node, message.secrethash)
+    if payment is None or payment.status != Payment.Status.PENDING:
+        return Outcome([], {"ignored": "no pending payment with this secret"})
+    secret_hex = "0x" + message.secret.hex()
+    sender = row.sender
+    payee = payment.payee_channel.partner_address if payment.payee_channel_id else None
+    payer = payment.payer_channel.partner_address if payment.payer_channel_id else None
+    replies: list[Message] = []
+    if payment.role == Payment.Role.TARGET:
+        if payment.secret_revealed:
+            return Outcome([], {"ignored": "already revealed"})
+        reveal = RevealSecret(message_identifier=message_identifier_new(), secret=message.secret).signed(
+            node_account(node).signer
+        )
+        replies.append(message_record(node, payer, reveal))
+        Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, secret_revealed=True)
+        return Outcome(replies, {"payment": payment.pk, "role": "target"})
+    if sender != payee:
+        return Outcome([], {"ignored": "the secret must come from our payee"})
+    if payment.role == Payment.Role.MEDIATOR:
+        if payment.unlocked:
+            return Outcome([], {"ignored": "already unlocked"})
+        reveal = RevealSecret(message_identifier=message_identifier_new(), secret=message.secret).signed(
+            node_account(node).signer
+        )
+        replies.append(message_record(node, payer, reveal))
+        if is_safe_to_wait(payment.expiration, context.block, payment.payer_channel.reveal_timeout):
+            replies.append(_unlock_payee(node, payment, message.secret, context))
+            Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, secret_revealed=True, unlocked=True)
+        else:
+            # Too late to pay the payee off-chain safely: keep the secret, register it on chain.
+            Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, secret_revealed=True)
+        return Outcome(replies, {"payment": payment.pk, "role": "mediator"})
+    # initiator: the first hop proved it knows the secret; pay it.
+    if payment.unlocked:
+        return Outcome([], {"ignored": "already unlocked"})
+    replies.append(_unlock_payee(node, payment, message.secret, context))
+    Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, unlocked=True)
+    payment_finish(payment, Payment.Status.SUCCEEDED)
+    return Outcome(replies, {"payment": payment.pk, "role": "initiator", "succeeded": True})
+
+
+# --- Unlock: the payer paid us -------------------------------------------------------------------
+
+
+@handles(Unlock.TYPE)
+def unlock_received(node: Node, message: Unlock, row: Message, context: Context) -> Outcome:
+    channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
+    state, lock = receive_unlock(channel_state_of(channel, context.chain_id), message.balance_proof, message.secret)
+    channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
+    payment = _payment_for_update(node, lock.secrethash)
+    if payment is not None and payment.status == Payment.Status.PENDING:
+        Payment.objects.filter(pk=payment.pk).update(secret="0x" + message.secret.hex())
+        if payment.role == Payment.Role.TARGET or payment.unlocked:
+            payment_finish(payment, Payment.Status.SUCCEEDED)
+    return Outcome([], {"payment": payment.pk if payment else None, "amount": str(lock.amount)})
+
+
+# --- LockExpired: the payer took its lock back ---------------------------------------------------
+
+
+@handles(LockExpired.TYPE)
+def lock_expired_received(node: Node, message: LockExpired, row: Message, context: Context) -> Outcome:
+    channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
+    state = channel_state_of(channel, context.chain_id)
+    lock = state.partner.lock_for(message.secrethash)
+    if lock is not None and _secret_registered_before(message.secrethash, lock.expiration):
+        raise InvalidBalanceProof("the secret of this lock was registered on chain in time")
+    state, lock = receive_lock_expired(
+        state, message.balance_proof, message.secrethash, context.block, context.confirmations
+    )
+    channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
+    payment = _payment_for_update(node, message.secrethash)
+    pending = payment is not None and payment.status == Payment.Status.PENDING
+    # A mediator that already unlocked to its payee lost the lock's amount: the payment stays
+    # open for the on-chain claim (issue 4); anything else ends here.
+    if pending and (
+        payment.role == Payment.Role.TARGET or (payment.role == Payment.Role.MEDIATOR and not payment.unlocked)
+    ):
+        payment_finish(payment, Payment.Status.FAILED, "lock expired")
+    return Outcome([], {"payment": payment.pk if payment else None, "expired": str(lock.amount)})
