@@ -170,6 +170,8 @@ def chain_env(devchain, transactional_db, settings, celery_worker_process):
     settings.RAIDEN_DEFAULT_SETTLE_TIMEOUT = TEST_SETTLE_TIMEOUT
     settings.RAIDEN_DEFAULT_REVEAL_TIMEOUT = TEST_REVEAL_TIMEOUT
     settings.RAIDEN_CONFIRMATION_TIMEOUT = 60
+    # Tests that close expect a "closed" channel; the cooperative settle has tests of its own.
+    settings.RAIDEN_COOPERATIVE_SETTLE = False
     deployment_create(devchain.raiden, devchain.client.block(0)["hash"])
     chain_ingest_all()
     return devchain
