@@ -36,7 +36,9 @@ def chain_duties_run() -> int:
     Raises RpcUnavailable when the Ethereum node is down (the next run retries).
     """
     head = chain().block_number()
-    return settle_due(head) + updates_due() + unlocks_due()
+    # Updates first: when both are due in one round, the partner's balance proof must reach the
+    # chain before the settle (operations on one channel run in creation order).
+    return updates_due() + settle_due(head) + unlocks_due()
 
 
 def _running(channels):

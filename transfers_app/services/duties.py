@@ -2,6 +2,8 @@
 
 - expire our locks whose expiration passed without the secret being registered on chain:
   send LockExpired and fail the payment (the amount comes back to our balance);
+- end the payments whose lock expired in a channel that is no longer open (no LockExpired
+  can be sent there; the contract returns the lock to its sender at settlement);
 - expire our withdraws that never reached the chain: send WithdrawExpired;
 - send again the messages whose delivery failed (Raiden's retry backoff).
 
@@ -42,7 +44,7 @@ logger = logging.getLogger(__name__)
 def transfer_duties_run() -> int:
     """Runs every payment duty once; how many locks, withdraws and messages it handled."""
     context = chain_context()
-    return locks_expire(context) + withdraws_expire(context) + messages_redeliver()
+    return locks_expire(context) + payments_expire(context) + withdraws_expire(context) + messages_redeliver()
 
 
 def _lock_expiry_block(expiration: int, context: Context) -> int:
@@ -115,6 +117,36 @@ def _lock_expire(channel_pk: int, secrethash: bytes, context: Context) -> int:
         messages_send_after_commit([row])
     logger.info("lock %s of channel %s expired", secrethash.hex(), channel_pk)
     return 1
+
+
+def payments_expire(context: Context) -> int:
+    """Fails the pending payments whose lock expired on a channel that is not open any more.
+
+    The initiator's payment fails with "lock expired"; a mediator's or target's that never
+    learned the secret too. One that knows the secret stays pending: its lock may be claimed on
+    chain. Locks each Payment row.
+    """
+    overdue = Payment.objects.filter(status=Payment.Status.PENDING).exclude(
+        expiration__gte=context.block - 2 * context.confirmations
+    )
+    initiators = overdue.filter(role=Payment.Role.INITIATOR).exclude(
+        payee_channel__network_channel__state=NetworkChannel.State.OPENED
+    )
+    others = (
+        overdue.exclude(role=Payment.Role.INITIATOR)
+        .filter(secret="")
+        .exclude(payer_channel__network_channel__state=NetworkChannel.State.OPENED)
+    )
+    ended = 0
+    for pk in [*initiators.values_list("pk", flat=True), *others.values_list("pk", flat=True)]:
+        with transaction.atomic():
+            payment = Payment.objects.select_for_update().filter(pk=pk, status=Payment.Status.PENDING).first()
+            if payment is None:
+                continue
+            payment_finish(payment, Payment.Status.FAILED, "lock expired")
+            state_change_log(payment.node, "payment_expired", {"payment": payment.pk})
+            ended += 1
+    return ended
 
 
 def withdraws_expire(context: Context) -> int:
