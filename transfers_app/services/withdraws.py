@@ -310,9 +310,28 @@ def _settled(channel_pk: int) -> Channel | None:
     return channel if channel.network_channel.state == "settled" else None
 
 
+def _our_coop_request(node: Node, channel: Channel) -> Message | None:
+    """Our coop-settle request on this channel that is still pending (its total not withdrawn)."""
+    row = (
+        Message.objects.filter(
+            sender=node.address,
+            kind=WithdrawRequest.TYPE,
+            token_network_id=channel.network_channel.token_network_id,
+            channel_identifier=channel.network_channel.identifier,
+            payload__coop_settle=True,
+        )
+        .order_by("-pk")
+        .first()
+    )
+    pending = {str(total) for total, _expiration, _nonce in channel.our_withdraws}
+    return row if row is not None and row.payload["total_withdraw"] in pending else None
+
+
 def _coop_request_received(node: Node, channel: Channel, state, message: WithdrawRequest, context: Context) -> Outcome:
-    """The partner asks to settle cooperatively: confirm its request and ask for our whole balance."""
-    if state.our.locks or state.partner.locks or state.our.withdraws or state.partner.withdraws:
+    """The partner asks to settle cooperatively: confirm its request and, when it started, ask
+    for our whole balance; when we started, submit the settlement once both sides confirmed."""
+    ours = _our_coop_request(node, channel)
+    if state.our.locks or state.partner.locks or state.partner.withdraws or (state.our.withdraws and ours is None):
         raise InvalidBalanceProof("a cooperative settle needs a channel without pending locks or withdraws")
     if message.total_withdraw != _coop_total(state, state.partner, state.our):
         raise InvalidBalanceProof("the cooperative settle total is not the partner's whole balance")
@@ -321,9 +340,35 @@ def _coop_request_received(node: Node, channel: Channel, state, message: Withdra
     )
     state, nonce = send_withdraw_confirmation(state)
     confirmation = _confirmation_of(node, message, nonce)
-    our_total = _coop_total(state, state.our, state.partner)
     replies = [message_record(node, channel.partner_address, confirmation, channel)]
     channel_state_save(channel, state)
+    if ours is not None:
+        # We asked first and the partner confirmed already: both halves are signed now.
+        partner_confirmation = Message.objects.filter(
+            sender=channel.partner_address,
+            kind=WithdrawConfirmation.TYPE,
+            message_identifier=ours.message_identifier,
+            status=Message.Status.PROCESSED,
+        ).first()
+        if partner_confirmation is None:
+            return Outcome(replies, {"coop_settle": "waiting for the partner's confirmation"})
+        data_ours = {
+            "participant": node.address,
+            "total_withdraw": ours.payload["total_withdraw"],
+            "expiration": ours.payload["expiration"],
+            "participant_signature": ours.payload["signature"],
+            "partner_signature": partner_confirmation.payload["signature"],
+        }
+        data_partner = {
+            "participant": channel.partner_address,
+            "total_withdraw": str(message.total_withdraw),
+            "expiration": str(message.expiration),
+            "participant_signature": _signature_hex(message.signature),
+            "partner_signature": _signature_hex(confirmation.signature),
+        }
+        _coop_operation(node, channel, data_ours, data_partner)
+        return Outcome(replies, {"coop_settle": "submitted"})
+    our_total = _coop_total(state, state.our, state.partner)
     if our_total > state.our.withdrawn:
         request_state, request_nonce = send_withdraw_request(state, our_total, message.expiration)
         request = WithdrawRequest(
