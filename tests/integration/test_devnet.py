@@ -283,6 +283,17 @@ def check_api(devnet: Devnet) -> dict:
     client = ChainClient(info["rpc_url"])
     assert TokenProxy(client, token).balance_of(node0["address"]) == NODE_TOKENS - 100
     assert TokenProxy(client, token).balance_of(info["tokens"][0]["token_network"]) == 100
+
+    # A payment over that channel, as the README shows it.
+    paid = requests.post(
+        f"{devnet.base_url}/api/v1/payments/{token}/{node1['address']}", json={"amount": "10"}, timeout=HTTP_TIMEOUT
+    )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["amount"] == "10" and paid.json()["target_address"] == node1["address"]
+    seen = requests.get(f"{node1['api_url']}/api/v1/channels/{token}/{node0['address']}", timeout=10)
+    assert seen.json()["balance"] == "10"
+    received = requests.get(f"{node1['api_url']}/api/v1/payments", timeout=10).json()
+    assert [(event["event"], event["amount"]) for event in received] == [("EventPaymentReceivedSuccess", "10")]
     return channel
 
 
@@ -433,7 +444,10 @@ def test_hosted_devnet(tmp_path, hosted_database):
 
     var_dir = tmp_path / "var"
     var_dir.mkdir()
-    env = devnet_env(var_dir, DATABASE_URL=hosted_database, REDIS_URL=os.environ["REDIS_URL"])
+    # A plain close (no cooperative settle), so that beat's settle duty is what ends the channel.
+    env = devnet_env(
+        var_dir, DATABASE_URL=hosted_database, REDIS_URL=os.environ["REDIS_URL"], RAIDEN_COOPERATIVE_SETTLE="false"
+    )
     devnet = Devnet(
         tmp_path, env, args=("--settle-timeout", "10", "--reveal-timeout", "2", "--block-time", "0.2")
     ).start()
@@ -471,7 +485,8 @@ def test_hosted_devnet(tmp_path, hosted_database):
         wait_until(lambda: requests.get(url, timeout=10).status_code == 404, 60, "the automatic settlement")
         assert requests.get(f"{node0['api_url']}/api/v1/channels", timeout=10).json() == []
         client = ChainClient(info["rpc_url"])
-        assert TokenProxy(client, token).balance_of(node0["address"]) == NODE_TOKENS
+        assert TokenProxy(client, token).balance_of(node0["address"]) == NODE_TOKENS - 10
+        assert TokenProxy(client, token).balance_of(node1["address"]) == NODE_TOKENS + 10
         assert TokenProxy(client, token).balance_of(info["tokens"][0]["token_network"]) == 0
         with psycopg.connect(hosted_database) as conn:
             settles = conn.execute(

@@ -57,7 +57,16 @@ def test_money_and_chain_state_are_read_only(chain_env, make_node, operator_clie
 
 
 def test_admin_creates_a_node_with_an_encrypted_key(chain_env, operator_client):
-    response = operator_client.post("/admin/nodes/node/add/", {"name": "from the admin", "owner": ""})
+    response = operator_client.post(
+        "/admin/nodes/node/add/",
+        {
+            "name": "from the admin",
+            "owner": "",
+            "mediation_fee_flat": "0",
+            "mediation_fee_proportional": "0",
+            "mediation_fee_imbalance": "0",
+        },
+    )
     assert response.status_code == 302, response.content[:500]
     node = Node.objects.get(name="from the admin")
     key = private_key_decrypt(node.encrypted_key)
