@@ -13,6 +13,7 @@ its message type allows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .constants import UINT64_MAX, UINT256_MAX
@@ -329,12 +330,21 @@ def send_withdraw_confirmation(channel: ChannelState) -> tuple[ChannelState, int
 
 
 def receive_withdraw_confirmation(
-    channel: ChannelState, total_withdraw: int, expiration: int, nonce: int
+    channel: ChannelState,
+    total_withdraw: int,
+    expiration: int,
+    nonce: int,
+    expired: Iterable[tuple[int, int]] = (),
 ) -> ChannelState:
-    """The partner confirmed our pending withdraw (same total and expiration)."""
+    """The partner confirmed our pending withdraw, or one we expired meanwhile (spec 4.6: a
+    late confirmation still consumed the partner's nonce, so it must be accepted).
+
+    ``expired`` holds the (total_withdraw, expiration) pairs of our WithdrawExpired messages.
+    """
     partner = channel.partner
     _check_next_nonce(nonce, partner)
-    if not any(w.total_withdraw == total_withdraw and w.expiration == expiration for w in channel.our.withdraws):
+    pending = any(w.total_withdraw == total_withdraw and w.expiration == expiration for w in channel.our.withdraws)
+    if not pending and (total_withdraw, expiration) not in set(expired):
         raise InvalidBalanceProof("no pending withdraw of ours matches the confirmation")
     return replace(channel, partner=replace(partner, nonce=nonce))
 

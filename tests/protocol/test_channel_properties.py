@@ -589,11 +589,6 @@ def test_a_closed_channel_refuses_new_locks_both_ways():
         receive_lock(channel_of(b, a, is_open=False), proof_of(1, 0, (lock,)), lock)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidBalanceProof,
-    reason="bug: receive_withdraw_confirmation only matches pending withdraws, spec 4.6 says pending/expired",
-)
 def test_a_late_confirmation_of_an_expired_withdraw_is_accepted():
     """Spec 4.6: a WithdrawConfirmation must match "a pending/expired request of ours" (the reference
     accepts it "to clear the confirming node's queue"). B consumed a nonce for it: refusing it leaves
@@ -607,5 +602,5 @@ def test_a_late_confirmation_of_an_expired_withdraw_is_accepted():
     block = expiration + threshold
     node_a, nonce, _ = send_withdraw_expired(node_a, 30)  # A gives up on its withdraw
     node_b = receive_withdraw_expired(node_b, 30, expiration, nonce, block, threshold)
-    node_a = receive_withdraw_confirmation(node_a, 30, expiration, confirmation_nonce)  # raises today
+    node_a = receive_withdraw_confirmation(node_a, 30, expiration, confirmation_nonce, expired=[(30, expiration)])
     assert node_a.partner.nonce == node_b.our.nonce

@@ -182,6 +182,17 @@ def _our_request(node: Node, confirmation: WithdrawConfirmation) -> WithdrawRequ
     ).signed(node_account(node).signer)
 
 
+def _our_expired(node: Node, channel: Channel) -> list[tuple[int, int]]:
+    """(total_withdraw, expiration) of the WithdrawExpired messages we sent on this channel."""
+    payloads = Message.objects.filter(
+        sender=node.address,
+        kind=WithdrawExpired.TYPE,
+        token_network_id=channel.network_channel.token_network_id,
+        channel_identifier=channel.network_channel.identifier,
+    ).values_list("payload", flat=True)
+    return [(int(p["total_withdraw"]), int(p["expiration"])) for p in payloads]
+
+
 @handles(WithdrawConfirmation.TYPE)
 def withdraw_confirmation_received(
     node: Node, message: WithdrawConfirmation, row: Message, context: Context
@@ -189,10 +200,15 @@ def withdraw_confirmation_received(
     if message.participant != node.address:
         raise InvalidBalanceProof("the confirmation is not for a withdraw of ours")
     channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
+    state = channel_state_of(channel, context.chain_id)
+    was_pending = any(w.total_withdraw == message.total_withdraw for w in state.our.withdraws)
     state = receive_withdraw_confirmation(
-        channel_state_of(channel, context.chain_id), message.total_withdraw, message.expiration, message.nonce
+        state, message.total_withdraw, message.expiration, message.nonce, expired=_our_expired(node, channel)
     )
     channel_state_save(channel, state)
+    if not was_pending:
+        # A confirmation of a withdraw we expired meanwhile: it only takes the partner's nonce.
+        return Outcome([], {"total_withdraw": str(message.total_withdraw), "late": True})
     ours = _our_request(node, message)
     if _coop_pending(channel, message):
         return _coop_confirmation_received(node, channel, message, ours, context)
