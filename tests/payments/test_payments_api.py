@@ -159,3 +159,28 @@ def test_payment_history_errors(pair, token):
     assert a.get(f"/pending_transfers/{bob.address}").status_code == 404
     missing = a.get(f"/pending_transfers/{token}/{alice.address}")
     assert missing.status_code == 404 and "Channel" in missing.json_body["errors"]
+
+
+def test_payment_to_a_node_not_hosted_here(pair, token):
+    alice, bob, a, b = pair
+    outsider = "0x" + "ab" * 20
+    from raidennode.protocol.addresses import to_checksum_address
+
+    response = a.post(f"/payments/{token}/{to_checksum_address(outsider)}", {"amount": "5"})
+    assert response.status_code == 409, response.json_body
+    assert "not hosted by this deployment" in response.json_body["errors"]
+    assert Payment.objects.count() == 0
+
+
+def test_explicit_paths_choose_the_route(line, token):
+    (alice, bob, carol), (a, b, c) = line
+    route = {"route": [alice.address, bob.address, carol.address], "address_metadata": {}}
+    response = pay(a, token, carol, 5, paths=[route])
+    assert response.status_code == 200, response.json_body
+    assert channel_of(c, token, bob)["balance"] == "5"
+    unusable = {"route": [alice.address, carol.address], "address_metadata": {}}
+    refused = pay(a, token, carol, 5, paths=[unusable])
+    assert refused.status_code == 409, refused.json_body
+    bad = a.post(f"/payments/{token}/{carol.address}", {"amount": "5", "paths": [{"fake_route": []}]})
+    assert bad.status_code == 400
+    assert set(bad.json_body["errors"]["paths"]["0"]) == {"route", "address_metadata", "fake_route"}
