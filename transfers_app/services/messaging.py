@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,9 +50,28 @@ class Context:
     confirmations: int = field(default_factory=lambda: settings.RAIDEN_CONFIRMATIONS)
 
 
-def chain_context() -> Context:
+_context_cache: dict[str, tuple[float, Context]] = {}
+CONTEXT_MAX_AGE = 0.25
+
+
+def chain_context(max_age: float = 0.0) -> Context:
+    """The chain id and latest confirmed block; up to ``max_age`` seconds old.
+
+    A flow step may use a view a fraction of a block old (it decides nothing an older block
+    would make unsafe); expiry decisions always read it fresh.
+    """
+    now = time.monotonic()
+    cached = _context_cache.get("context")
+    if max_age and cached is not None and now - cached[0] <= max_age:
+        return cached[1]
     chain_id, block = Deployment.objects.values_list("chain_id", "synced_block").get()
-    return Context(chain_id=chain_id, block=block)
+    context = Context(chain_id=chain_id, block=block)
+    _context_cache["context"] = (now, context)
+    return context
+
+
+# Messages whose validity depends on the block having passed a deadline read the chain fresh.
+_FRESH_CONTEXT_KINDS = {"LockExpired", "WithdrawExpired"}
 
 
 # --- recording and sending ----------------------------------------------------------------------
@@ -190,11 +210,17 @@ def message_receive(message_id: int) -> None:
 
     replies: list[Message] = []
     successor: Message | None = None
+    rejected: Exception | None = None
     with transaction.atomic():
-        row = Message.objects.select_for_update().filter(pk=message_id, status=Message.Status.PENDING).first()
+        row = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("recipient_node")
+            .filter(pk=message_id, status=Message.Status.PENDING)
+            .first()
+        )
         if row is None:
             return  # processed already: a duplicate delivery
-        node = Node.objects.filter(pk=row.recipient_node_id).first()
+        node = row.recipient_node
         if node is None:
             raise DeliveryRefused(f"{row.recipient} is not hosted here")
         if not node.is_running:
@@ -206,37 +232,49 @@ def message_receive(message_id: int) -> None:
                 raise InvalidMessage("the signature is not the sender's")
             if handler is None:
                 raise InvalidMessage(f"{row.kind} is not handled by this node")
-            with transaction.atomic():
-                outcome = handler(node, message, row, chain_context())
+            context = chain_context(0.0 if row.kind in _FRESH_CONTEXT_KINDS else CONTEXT_MAX_AGE)
+            outcome = handler(node, message, row, context)
         except NonceGap:
             raise Deferred() from None
         except (InvalidMessage, InvalidBalanceProof) as exc:
-            logger.warning("rejected %s %s from %s: %s", row.kind, row.pk, row.sender, exc)
-            Message.objects.filter(pk=row.pk).update(
-                status=Message.Status.REJECTED, error=str(exc)[:500], processed_at=timezone.now()
-            )
-            state_change_log(node, "message_rejected", {"message": row.pk, "kind": row.kind, "reason": str(exc)})
-            return
-        Message.objects.filter(pk=row.pk).update(status=Message.Status.PROCESSED, processed_at=timezone.now())
-        state_change_log(node, f"received_{row.kind}", {"message": row.pk, **outcome.log})
-        replies = outcome.replies
-        if row.nonce is not None:
-            successor = (
-                Message.objects.filter(
-                    sender=row.sender,
-                    token_network_id=row.token_network_id,
-                    channel_identifier=row.channel_identifier,
-                    nonce=row.nonce + 1,
-                    status=Message.Status.PENDING,
+            # Leave the atomic block by rolling back whatever the handler changed, then record
+            # the rejection in a transaction of its own (below).
+            rejected = exc
+            transaction.set_rollback(True)
+        else:
+            Message.objects.filter(pk=row.pk).update(status=Message.Status.PROCESSED, processed_at=timezone.now())
+            state_change_log(node, f"received_{row.kind}", {"message": row.pk, **outcome.log})
+            replies = outcome.replies
+            if row.nonce is not None:
+                successor = (
+                    Message.objects.filter(
+                        sender=row.sender,
+                        token_network_id=row.token_network_id,
+                        channel_identifier=row.channel_identifier,
+                        nonce=row.nonce + 1,
+                        status=Message.Status.PENDING,
+                    )
+                    .only("id", "sender", "recipient", "payload")
+                    .first()
                 )
-                .only("id", "sender", "recipient", "payload")
-                .first()
-            )
+    if rejected is not None:
+        _message_reject(row, node, rejected)
+        return
     # After commit: our replies first, then the sender's next message on this channel.
     if successor is not None:
         replies = [*replies, successor]
     if replies:
         transport().send([_envelope(reply) for reply in replies])
+
+
+def _message_reject(row: Message, node: Node, exc: Exception) -> None:
+    logger.warning("rejected %s %s from %s: %s", row.kind, row.pk, row.sender, exc)
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=row.pk, status=Message.Status.PENDING).update(
+            status=Message.Status.REJECTED, error=str(exc)[:500], processed_at=timezone.now()
+        )
+        if updated:
+            state_change_log(node, "message_rejected", {"message": row.pk, "kind": row.kind, "reason": str(exc)})
 
 
 def message_deliver(envelope: Envelope) -> None:

@@ -30,6 +30,7 @@ from raidennode.protocol.metadata import route_metadata
 
 from ..models import Payment
 from .messaging import (
+    CONTEXT_MAX_AGE,
     chain_context,
     message_identifier_new,
     message_record,
@@ -174,7 +175,7 @@ def _send_first_transfer(
     secret: bytes | None,
     secrethash: bytes,
 ) -> Payment:
-    context = chain_context()
+    context = chain_context(CONTEXT_MAX_AGE)
     account = node_account(node)
     reasons = []
     for route in routes:
