@@ -111,9 +111,11 @@ def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome
     if _payment_exists(node, message.lock.secrethash):
         raise InvalidMessage("a transfer with this secret hash was received before")
     channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
+    request_secret = is_safe_to_wait(message.lock.expiration, context.block, state.reveal_timeout)
     payment = Payment.objects.create(
         node=node,
         role=Payment.Role.TARGET,
+        secret_requested=request_secret,
         token_network=channel.network_channel.token_network,
         payment_identifier=message.payment_identifier,
         initiator=message.initiator,
@@ -126,7 +128,7 @@ def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome
         transfer_locked=message.locked_amount,
     )
     replies = []
-    if is_safe_to_wait(message.lock.expiration, context.block, state.reveal_timeout):
+    if request_secret:
         request = SecretRequest(
             message_identifier=message_identifier_new(),
             payment_identifier=message.payment_identifier,
@@ -135,7 +137,6 @@ def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome
             expiration=message.lock.expiration,
         ).signed(node_account(node).signer)
         replies.append(message_record(node, message.initiator, request))
-        Payment.objects.filter(pk=payment.pk).update(secret_requested=True)
     return Outcome(replies, {"payment": payment.pk, "role": "target"})
 
 
@@ -340,8 +341,7 @@ def reveal_secret_received(node: Node, message: RevealSecret, row: Message, cont
     if payment.unlocked:
         return Outcome([], {"ignored": "already unlocked"})
     replies.append(_unlock_payee(node, payment, message.secret, context))
-    Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, unlocked=True)
-    payment_finish(payment, Payment.Status.SUCCEEDED)
+    payment_finish(payment, Payment.Status.SUCCEEDED, secret=secret_hex, unlocked=True)
     return Outcome(replies, {"payment": payment.pk, "role": "initiator", "succeeded": True})
 
 
@@ -355,9 +355,11 @@ def unlock_received(node: Node, message: Unlock, row: Message, context: Context)
     channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
     payment = _payment_for_update(node, lock.secrethash)
     if payment is not None and payment.status == Payment.Status.PENDING:
-        Payment.objects.filter(pk=payment.pk).update(secret="0x" + message.secret.hex())
+        secret_hex = "0x" + message.secret.hex()
         if payment.role == Payment.Role.TARGET or payment.unlocked:
-            payment_finish(payment, Payment.Status.SUCCEEDED)
+            payment_finish(payment, Payment.Status.SUCCEEDED, secret=secret_hex)
+        else:
+            Payment.objects.filter(pk=payment.pk).update(secret=secret_hex)
     return Outcome([], {"payment": payment.pk if payment else None, "amount": str(lock.amount)})
 
 

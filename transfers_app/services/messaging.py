@@ -9,6 +9,7 @@ runs the handler of its type, writes the state-change log and records the replie
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -18,7 +19,7 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel, Deployment
@@ -199,32 +200,84 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def message_receive(message_id: int) -> None:
+_CLAIM_SQL = """
+    UPDATE {message} SET status = %s, processed_at = %s
+    WHERE id = %s AND status = %s
+      AND recipient_node_id IN (SELECT id FROM {node} WHERE state = %s)
+    RETURNING sender, recipient, kind, payload, nonce, token_network_id, channel_identifier, recipient_node_id
+"""
+
+
+def _claim(message_id: int) -> Message | None:
+    """Marks a pending message of a running co-hosted node processed (one statement, inside the
+    caller's transaction: the row stays locked until commit, and a rollback un-claims it).
+
+    Returns the claimed row (not re-read), None when it was processed already; raises
+    DeliveryRefused when its recipient is stopped or not hosted here.
+    """
+    sql = _CLAIM_SQL.format(message=Message._meta.db_table, node=Node._meta.db_table)
+    params = [Message.Status.PROCESSED, timezone.now(), message_id, Message.Status.PENDING, Node.State.RUNNING]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        claimed = cursor.fetchone()
+    if claimed is None:
+        row = Message.objects.filter(pk=message_id).values_list("status", "recipient", "recipient_node__state").first()
+        if row is None or row[0] != Message.Status.PENDING:
+            return None  # processed already: a duplicate delivery
+        raise DeliveryRefused(f"{row[1]} is not hosted here" if row[2] is None else f"node {row[1]} is stopped")
+    sender, recipient, kind, payload, nonce, token_network_id, channel_identifier, node_id = claimed
+    if isinstance(payload, str):  # SQLite returns JSON as text
+        payload = json.loads(payload)
+    return Message(
+        pk=message_id,
+        sender=sender,
+        recipient=recipient,
+        kind=kind,
+        payload=payload,
+        nonce=nonce,
+        token_network_id=token_network_id,
+        channel_identifier=channel_identifier,
+        recipient_node_id=node_id,
+        status=Message.Status.PROCESSED,
+    )
+
+
+_recipients: dict[int, tuple[float, Node]] = {}
+RECIPIENT_MAX_AGE = 1.0
+
+
+def _recipient(node_id: int) -> Node:
+    """The recipient node, read at most once a second per process: ``_claim`` checked that it is
+    running; handlers read its address, key and fee settings (an admin change applies within 1 s).
+    """
+    now = time.monotonic()
+    cached = _recipients.get(node_id)
+    if cached is not None and now - cached[0] <= RECIPIENT_MAX_AGE:
+        return cached[1]
+    node = Node.objects.get(pk=node_id)
+    _recipients[node_id] = (now, node)
+    return node
+
+
+def message_receive(message_id: int, _depth: int = 0) -> None:
     """Processes one message for its co-hosted recipient, in one transaction.
 
     Raises DeliveryRefused while the recipient node is stopped (the message stays pending).
-    A message whose nonce is ahead waits (pending) for the earlier one, which delivers it next.
-    An invalid message is marked rejected and never retried.
+    A message whose nonce is ahead of the recipient's view first has its stored predecessors
+    processed (they committed before it: the sender assigns nonces under the channel row lock);
+    one whose predecessor is not stored yet stays pending (Deferred). An invalid message is
+    marked rejected and never retried. Locks the message row and whatever its handler locks.
     """
     from . import handlers  # noqa: F401  (registers the handlers)
 
     replies: list[Message] = []
-    successor: Message | None = None
     rejected: Exception | None = None
+    gap = False
     with transaction.atomic():
-        row = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("recipient_node")
-            .filter(pk=message_id, status=Message.Status.PENDING)
-            .first()
-        )
+        row = _claim(message_id)
         if row is None:
-            return  # processed already: a duplicate delivery
-        node = row.recipient_node
-        if node is None:
-            raise DeliveryRefused(f"{row.recipient} is not hosted here")
-        if not node.is_running:
-            raise DeliveryRefused(f"node {node.address} is stopped")
+            return
+        node = _recipient(row.recipient_node_id)
         handler = HANDLERS.get(row.kind)
         try:
             message = message_from_dict(row.payload)
@@ -235,36 +288,45 @@ def message_receive(message_id: int) -> None:
             context = chain_context(0.0 if row.kind in _FRESH_CONTEXT_KINDS else CONTEXT_MAX_AGE)
             outcome = handler(node, message, row, context)
         except NonceGap:
-            raise Deferred() from None
+            gap = True
+            transaction.set_rollback(True)
         except (InvalidMessage, InvalidBalanceProof) as exc:
-            # Leave the atomic block by rolling back whatever the handler changed, then record
-            # the rejection in a transaction of its own (below).
+            # Roll back whatever the handler changed; the rejection is recorded on its own below.
             rejected = exc
             transaction.set_rollback(True)
         else:
-            Message.objects.filter(pk=row.pk).update(status=Message.Status.PROCESSED, processed_at=timezone.now())
             state_change_log(node, f"received_{row.kind}", {"message": row.pk, **outcome.log})
             replies = outcome.replies
-            if row.nonce is not None:
-                successor = (
-                    Message.objects.filter(
-                        sender=row.sender,
-                        token_network_id=row.token_network_id,
-                        channel_identifier=row.channel_identifier,
-                        nonce=row.nonce + 1,
-                        status=Message.Status.PENDING,
-                    )
-                    .only("id", "sender", "recipient", "payload")
-                    .first()
-                )
     if rejected is not None:
         _message_reject(row, node, rejected)
         return
-    # After commit: our replies first, then the sender's next message on this channel.
-    if successor is not None:
-        replies = [*replies, successor]
+    if gap:
+        if _depth >= 64 or not _receive_predecessors(row, _depth):
+            raise Deferred()
+        message_receive(message_id, _depth + 1)
+        return
     if replies:
         transport().send([_envelope(reply) for reply in replies])
+
+
+def _receive_predecessors(row: Message, depth: int) -> bool:
+    """Processes the stored, pending messages of the same sender and channel with lower nonces;
+    False when there are none (the missing one has not been stored yet)."""
+    earlier = list(
+        Message.objects.filter(
+            sender=row.sender,
+            recipient=row.recipient,
+            token_network_id=row.token_network_id,
+            channel_identifier=row.channel_identifier,
+            nonce__lt=row.nonce,
+            status=Message.Status.PENDING,
+        )
+        .order_by("nonce")
+        .values_list("pk", flat=True)
+    )
+    for pk in earlier:
+        message_receive(pk, depth + 1)
+    return bool(earlier)
 
 
 def _message_reject(row: Message, node: Node, exc: Exception) -> None:
@@ -282,5 +344,5 @@ def message_deliver(envelope: Envelope) -> None:
     try:
         message_receive(envelope.message_id)
     except Deferred:
-        # Stays pending: processing its predecessor delivers it; the redelivery loop is the net.
+        # Stays pending (its predecessor is not stored yet): the redelivery loop tries again.
         Message.objects.filter(pk=envelope.message_id).update(next_attempt_at=timezone.now() + timedelta(seconds=1))

@@ -247,19 +247,24 @@ def _send_first_transfer(
 def payment_wait(payment: Payment, poll: float = 0.05) -> Payment:
     """Blocks until ``payment`` succeeded or failed (Raiden's POST /payments has no timeout:
     the lock's expiry ends every payment); raises PaymentFailed for a failed one."""
+    fields = ["status", "failure_reason", "secret", "finished_at"]
+    # Between co-hosted nodes the flow has usually ended by now: look before sleeping.
+    payment.refresh_from_db(fields=fields)
     interval = 0.002
     while payment.status == Payment.Status.PENDING:
         time.sleep(interval)
         interval = min(interval * 2, poll)
-        payment.refresh_from_db(fields=["status", "failure_reason", "secret", "finished_at"])
+        payment.refresh_from_db(fields=fields)
     if payment.status == Payment.Status.FAILED:
         raise PaymentFailed(payment.failure_reason or "the payment failed")
     return payment
 
 
-def payment_finish(payment: Payment, status: str, reason: str = "") -> None:
-    """Ends a payment (inside the caller's transaction)."""
+def payment_finish(payment: Payment, status: str, reason: str = "", **fields) -> None:
+    """Ends a payment (inside the caller's transaction), writing ``fields`` in the same UPDATE."""
     payment.status = status
     payment.failure_reason = reason
     payment.finished_at = timezone.now()
-    Payment.objects.filter(pk=payment.pk).update(status=status, failure_reason=reason, finished_at=payment.finished_at)
+    Payment.objects.filter(pk=payment.pk).update(
+        status=status, failure_reason=reason, finished_at=payment.finished_at, **fields
+    )
