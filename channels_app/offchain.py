@@ -8,10 +8,87 @@ NetworkChannel row and are never written here.
 
 from __future__ import annotations
 
+from functools import cache
+
+from django.db import connection
+from django.utils import timezone
+
+from raidennode.nodes.models import Node
 from raidennode.protocol.channel import ChannelState, EndState, PendingWithdraw
 from raidennode.protocol.messages import Lock
 
-from .models import Channel, NetworkChannel
+from .models import Channel, NetworkChannel, TokenNetwork
+
+# --- locking Channel rows ---------------------------------------------------------------------
+#
+# Every step of a payment locks one or two Channel rows with their NetworkChannel, TokenNetwork
+# and Node. Django's SQL compiler cost more CPU than PostgreSQL for that query (docs/performance.md),
+# so it is written once here and the model instances are built from the row directly.
+
+_JOINED = ((Channel, "c"), (NetworkChannel, "nc"), (TokenNetwork, "tn"), (Node, "n"))
+
+
+@cache
+def _select_sql() -> str:
+    columns = ", ".join(
+        f"{alias}.{connection.ops.quote_name(field.column)}"
+        for model, alias in _JOINED
+        for field in model._meta.concrete_fields
+    )
+    return (
+        f"SELECT {columns} FROM {Channel._meta.db_table} c "
+        f"JOIN {NetworkChannel._meta.db_table} nc ON nc.id = c.network_channel_id "
+        f"JOIN {TokenNetwork._meta.db_table} tn ON tn.id = nc.token_network_id "
+        f"JOIN {Node._meta.db_table} n ON n.id = c.node_id "
+    )
+
+
+def _instance(model, values):
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _channels_locked(where: str, params: list) -> list[Channel]:
+    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_select_sql()}WHERE {where} ORDER BY c.id{lock}", params)
+        rows = cursor.fetchall()
+    channels = []
+    for row in rows:
+        parts, start = [], 0
+        for model, _alias in _JOINED:
+            width = len(model._meta.concrete_fields)
+            parts.append(_instance(model, row[start : start + width]))
+            start += width
+        channel, network_channel, token_network, node = parts
+        network_channel.token_network = token_network
+        channel.network_channel = network_channel
+        channel.node = node
+        channels.append(channel)
+    return channels
+
+
+def channels_lock(pks: list[int]) -> dict[int, Channel]:
+    """Locks Channel rows (ascending primary keys: two mediators never deadlock) with their
+    network channel, token network and node loaded; {pk: channel}. Call inside a transaction."""
+    if not pks:
+        return {}
+    placeholders = ", ".join(["%s"] * len(pks))
+    return {channel.pk: channel for channel in _channels_locked(f"c.id IN ({placeholders})", list(pks))}
+
+
+def channel_lock_by_identifier(node_id: int, token_network_address: str, identifier: int) -> Channel | None:
+    """Locks a node's Channel row of that token network's channel identifier (see channels_lock)."""
+    identifier_param = NetworkChannel._meta.get_field("identifier").get_db_prep_value(identifier, connection)
+    found = _channels_locked(
+        "c.node_id = %s AND tn.address = %s AND nc.identifier = %s", [node_id, token_network_address, identifier_param]
+    )
+    return found[0] if found else None
 
 
 def locks_from_json(rows: list) -> tuple[Lock, ...]:
@@ -93,4 +170,14 @@ def channel_state_save(channel: Channel, state: ChannelState, partner_balance_pr
     if partner_balance_proof is not None:
         channel.partner_balance_proof = partner_balance_proof
         fields.append("partner_balance_proof")
-    Channel.objects.filter(pk=channel.pk).update(**{name: getattr(channel, name) for name in fields})
+    channel.updated_at = timezone.now()
+    fields.append("updated_at")
+    # One UPDATE written by hand, for the same reason as the SELECT above.
+    meta = Channel._meta
+    assignments, params = [], []
+    for name in fields:
+        field = meta.get_field(name)
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(getattr(channel, name), connection))
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {meta.db_table} SET {', '.join(assignments)} WHERE id = %s", [*params, channel.pk])

@@ -9,7 +9,13 @@ Raising InvalidMessage / InvalidBalanceProof rejects the message with nothing ch
 from __future__ import annotations
 
 from channels_app.models import ChainEvent, Channel
-from channels_app.offchain import channel_state_of, channel_state_save, locks_to_json
+from channels_app.offchain import (
+    channel_lock_by_identifier,
+    channel_state_of,
+    channel_state_save,
+    channels_lock,
+    locks_to_json,
+)
 from raidennode.nodes.models import Node
 from raidennode.nodes.services import node_account
 from raidennode.protocol.channel import (
@@ -39,20 +45,9 @@ from ..models import Message, Payment
 from .messaging import Context, Outcome, handles, message_identifier_new, message_record
 from .payments import payment_finish
 
-_CHANNEL_RELATED = ("network_channel__token_network", "node")
-
 
 def channel_for_update(node: Node, token_network_address: str, channel_identifier: int) -> Channel:
-    channel = (
-        Channel.objects.select_for_update(of=("self",))
-        .select_related(*_CHANNEL_RELATED)
-        .filter(
-            node=node,
-            network_channel__token_network__address=token_network_address,
-            network_channel__identifier=channel_identifier,
-        )
-        .first()
-    )
+    channel = channel_lock_by_identifier(node.pk, token_network_address, channel_identifier)
     if channel is None:
         raise InvalidMessage(f"no channel {channel_identifier} of {token_network_address} with this node")
     return channel
@@ -60,8 +55,7 @@ def channel_for_update(node: Node, token_network_address: str, channel_identifie
 
 def channels_for_update(pks: list[int]) -> dict[int, Channel]:
     """Locks several Channel rows in ascending primary-key order (no deadlock between mediators)."""
-    rows = Channel.objects.select_for_update(of=("self",)).select_related(*_CHANNEL_RELATED).filter(pk__in=pks)
-    return {channel.pk: channel for channel in rows.order_by("pk")}
+    return channels_lock(pks)
 
 
 def partner_proof_json(message) -> dict:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from channels_app.models import Channel, TokenNetwork
-from channels_app.offchain import channel_state_of, channel_state_save, locks_to_json
+from channels_app.models import TokenNetwork
+from channels_app.offchain import channel_state_of, channel_state_save, channels_lock, locks_to_json
 from channels_app.selectors import token_network_by_token
 from raidennode.errors import Conflict, InsufficientFunds
 from raidennode.nodes.models import Node
@@ -180,11 +180,7 @@ def _send_first_transfer(
     reasons = []
     for route in routes:
         with transaction.atomic():
-            channel = (
-                Channel.objects.select_for_update(of=("self",))
-                .select_related("network_channel__token_network", "node")
-                .get(pk=route.first_channel_pk)
-            )
+            channel = channels_lock([route.first_channel_pk])[route.first_channel_pk]
             state = channel_state_of(channel, context.chain_id)
             if request.lock_timeout is not None and not lock_timeout_usable(
                 request.lock_timeout, state.reveal_timeout, state.settle_timeout
