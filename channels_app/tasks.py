@@ -13,6 +13,7 @@ from raidennode.celery import is_eager
 from raidennode.chain.errors import RpcUnavailable
 
 from .services.duties import chain_duties_run as duties_run
+from .services.duties import gas_reserves_check
 from .services.ingest import chain_ingest as ingest
 from .services.operations import operation_dispatch, operation_execute, operation_execute_blocking, operations_sweep
 
@@ -57,3 +58,12 @@ def chain_duties_run() -> int:
 @shared_task(name="channels_app.tasks.chain_operations_sweep", time_limit=60, ignore_result=True)
 def chain_operations_sweep() -> int:
     return operations_sweep()
+
+
+@shared_task(name="channels_app.tasks.chain_gas_reserves_check", time_limit=120, ignore_result=True)
+def chain_gas_reserves_check() -> int:
+    """Notifies nodes whose ETH is below their gas reserve (GET /notifications)."""
+    try:
+        return gas_reserves_check()
+    except RpcUnavailable:
+        return 0

@@ -226,6 +226,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("RAIDEN_DUTIES_INTERVAL", 2.0),
         "options": {"expires": 20},
     },
+    "chain-gas-reserves": {
+        "task": "channels_app.tasks.chain_gas_reserves_check",
+        "schedule": 300.0,
+        "options": {"expires": 120},
+    },
     "chain-operations-sweep": {
         "task": "channels_app.tasks.chain_operations_sweep",
         "schedule": 15.0,

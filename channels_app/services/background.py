@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from raidennode.chain.errors import RpcUnavailable
 
-from .duties import chain_duties_run
+from .duties import chain_duties_run, gas_reserves_check
 from .ingest import chain_ingest_all
 from .operations import operations_sweep
 
@@ -44,6 +44,7 @@ class ChainLoop(threading.Thread):
                     duty()
                 if time.monotonic() - last_sweep > self.sweep_every:
                     operations_sweep()
+                    gas_reserves_check()
                     last_sweep = time.monotonic()
             except RpcUnavailable as exc:
                 logger.warning("Ethereum node unreachable: %s", exc)

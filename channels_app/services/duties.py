@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 
 from raidennode.errors import ServiceError
 from raidennode.nodes.models import Node
@@ -43,6 +43,39 @@ def chain_duties_run() -> int:
 
 def _running(channels):
     return channels.filter(node__state=Node.State.RUNNING).select_related("network_channel__token_network", "node")
+
+
+def gas_reserves_check() -> int:
+    """Notifies each running node with open channels whose ETH is below the estimated reserve
+    for finishing their lifecycles (Raiden's ``missing_gas_reserve``, checked every 5 minutes
+    there); the number of nodes notified. Raises RpcUnavailable."""
+    from raidennode.nodes.services import notification_set
+
+    from .channels import GAS_PER_CHANNEL_LIFECYCLE
+
+    client = chain()
+    max_fee, _ = client.fees()
+    counts = (
+        Channel.objects.filter(network_channel__state=NetworkChannel.State.OPENED, node__state=Node.State.RUNNING)
+        .values_list("node_id")
+        .annotate(open_channels=Count("id"))
+    )
+    notified = 0
+    for node_id, open_channels in counts:
+        node = Node.objects.get(pk=node_id)
+        required = (open_channels + 1) * GAS_PER_CHANNEL_LIFECYCLE * max_fee
+        balance = client.balance(node.address)
+        if balance < required:
+            notification_set(
+                node,
+                "missing_gas_reserve",
+                "Missing gas reserve",
+                f"The account {node.address} holds {balance} wei, below the {required} wei estimated to "
+                f"close, settle and unlock its {open_channels} open channels. Add ETH to the account.",
+                urgency="critical",
+            )
+            notified += 1
+    return notified
 
 
 def settle_due(head: int) -> int:
