@@ -184,3 +184,19 @@ def test_explicit_paths_choose_the_route(line, token):
     bad = a.post(f"/payments/{token}/{carol.address}", {"amount": "5", "paths": [{"fake_route": []}]})
     assert bad.status_code == 400
     assert set(bad.json_body["errors"]["paths"]["0"]) == {"route", "address_metadata", "fake_route"}
+
+
+def test_mediated_payment_over_three_hops(make_node, api_for, token):
+    from .conftest import open_channel
+
+    nodes = [make_node(tokens=1000) for _ in range(4)]
+    apis = [api_for(node) for node in nodes]
+    for index in range(3):
+        open_channel(apis[index], token, nodes[index + 1], 50)
+    response = pay(apis[0], token, nodes[3], 7)
+    assert response.status_code == 200, response.json_body
+    for index in range(3):
+        assert channel_of(apis[index], token, nodes[index + 1])["balance"] == "43"
+        assert channel_of(apis[index + 1], token, nodes[index])["balance"] == "7"
+    roles = [Payment.objects.get(node=node).role for node in nodes]
+    assert roles == ["initiator", "mediator", "mediator", "target"]
