@@ -8,7 +8,7 @@
 
 Run it from the project root with PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and
 Redis on 127.0.0.1:6379. The run time is set by the node's speed: at the defaults about 2 minutes
-on 2 cores today (about 35 direct and 20 mediated payments/s, see docs/performance.md);
+on 2 cores today (about 40 direct and 27 mediated payments/s, see docs/performance.md);
 ``--payments 200 --mediated-payments 100`` takes about 30 s.
 
 The state is built the way a hosted deployment comes to hold it, nothing written by hand:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from raidennode.nodes.models import Node
 from raidennode.protocol.channel import ChannelState, EndState, PendingWithdraw
 from raidennode.protocol.messages import Lock
+from raidennode.sql import instance_from_row, row_update
 
 from .models import Channel, NetworkChannel, TokenNetwork
 
@@ -43,16 +44,6 @@ def _select_sql() -> str:
     )
 
 
-def _instance(model, values):
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
-
-
 def _channels_locked(where: str, params: list) -> list[Channel]:
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
     with connection.cursor() as cursor:
@@ -63,7 +54,7 @@ def _channels_locked(where: str, params: list) -> list[Channel]:
         parts, start = [], 0
         for model, _alias in _JOINED:
             width = len(model._meta.concrete_fields)
-            parts.append(_instance(model, row[start : start + width]))
+            parts.append(instance_from_row(model, row[start : start + width]))
             start += width
         channel, network_channel, token_network, node = parts
         network_channel.token_network = token_network
@@ -172,12 +163,4 @@ def channel_state_save(channel: Channel, state: ChannelState, partner_balance_pr
         fields.append("partner_balance_proof")
     channel.updated_at = timezone.now()
     fields.append("updated_at")
-    # One UPDATE written by hand, for the same reason as the SELECT above.
-    meta = Channel._meta
-    assignments, params = [], []
-    for name in fields:
-        field = meta.get_field(name)
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(getattr(channel, name), connection))
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {meta.db_table} SET {', '.join(assignments)} WHERE id = %s", [*params, channel.pk])
+    row_update(Channel, channel.pk, {name: getattr(channel, name) for name in fields})

@@ -40,10 +40,11 @@ from raidennode.protocol.messages import (
     Unlock,
 )
 from raidennode.protocol.metadata import metadata_routes
+from raidennode.sql import row_select
 
 from ..models import Message, Payment
 from .messaging import Context, Outcome, handles, message_identifier_new, message_record
-from .payments import payment_finish
+from .payments import payment_create, payment_finish, payment_for_update, payment_update
 
 
 def channel_for_update(node: Node, token_network_address: str, channel_identifier: int) -> Channel:
@@ -73,7 +74,7 @@ def partner_proof_json(message) -> dict:
 
 
 def _payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
-    return Payment.objects.select_for_update().filter(node=node, secrethash="0x" + secrethash.hex()).first()
+    return payment_for_update(node, secrethash)
 
 
 def _secret_registered_before(secrethash: bytes, block: int) -> bool:
@@ -96,7 +97,7 @@ def locked_transfer_received(node: Node, message: LockedTransfer, row: Message, 
 
 
 def _payment_exists(node: Node, secrethash: bytes) -> bool:
-    return Payment.objects.filter(node=node, secrethash="0x" + secrethash.hex()).exists()
+    return row_select(Payment, "node_id = %s AND secrethash = %s", [node.pk, "0x" + secrethash.hex()]) is not None
 
 
 def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome:
@@ -106,7 +107,7 @@ def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome
         raise InvalidMessage("a transfer with this secret hash was received before")
     channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
     request_secret = is_safe_to_wait(message.lock.expiration, context.block, state.reveal_timeout)
-    payment = Payment.objects.create(
+    payment = payment_create(
         node=node,
         role=Payment.Role.TARGET,
         secret_requested=request_secret,
@@ -188,7 +189,7 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
     if _payment_exists(node, message.lock.secrethash):
         raise InvalidMessage("a transfer with this secret hash was received before")
     channel_state_save(payer, payer_state, partner_balance_proof=partner_proof_json(message))
-    payment = Payment.objects.create(
+    payment = payment_create(
         node=node,
         role=Payment.Role.MEDIATOR,
         token_network=payer.network_channel.token_network,
@@ -205,23 +206,23 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
     log = {"payment": payment.pk, "role": "mediator"}
     payee = locked.get(payee_pk) if payee_pk is not None else None
     if payee is None:
-        Payment.objects.filter(pk=payment.pk).update(failure_reason=f"no channel to the next hop {next_hop}")
+        payment_update(payment, failure_reason=f"no channel to the next hop {next_hop}")
         return Outcome([], {**log, "forwarded": False})
     payee_state = channel_state_of(payee, context.chain_id)
     if not may_forward(message.lock.expiration, context.block, payee_state.reveal_timeout, payee_state.settle_timeout):
-        Payment.objects.filter(pk=payment.pk).update(failure_reason="the lock expires too soon to forward it")
+        payment_update(payment, failure_reason="the lock expires too soon to forward it")
         return Outcome([], {**log, "forwarded": False})
     amount = amount_without_fees(
         message.lock.amount, _fee_view(node, payer, payer_state), _fee_view(node, payee, payee_state)
     )
     if amount is None or amount <= 0:
-        Payment.objects.filter(pk=payment.pk).update(failure_reason="the fees exceed the amount")
+        payment_update(payment, failure_reason="the fees exceed the amount")
         return Outcome([], {**log, "forwarded": False})
     lock = Lock(amount=amount, expiration=message.lock.expiration, secrethash=message.lock.secrethash)
     try:
         payee_state, proof = send_lock(payee_state, lock)
     except ChannelError as exc:
-        Payment.objects.filter(pk=payment.pk).update(failure_reason=f"cannot forward: {exc}")
+        payment_update(payment, failure_reason=f"cannot forward: {exc}")
         return Outcome([], {**log, "forwarded": False})
     forwarded = LockedTransfer(
         message_identifier=message_identifier_new(),
@@ -241,7 +242,7 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
         metadata=message.metadata,
     ).signed(node_account(node).signer)
     channel_state_save(payee, payee_state)
-    Payment.objects.filter(pk=payment.pk).update(payee_channel=payee, payee_amount=amount)
+    payment_update(payment, payee_channel=payee, payee_amount=amount)
     reply = message_record(node, next_hop, forwarded, payee, locks=locks_to_json(payee_state.our.locks))
     return Outcome([reply], {**log, "forwarded": True, "amount": str(amount)})
 
@@ -264,7 +265,7 @@ def secret_request_received(node: Node, message: SecretRequest, row: Message, co
         or payment.secret_requested
     ):
         return Outcome([], {"ignored": "the secret request does not match a payment of ours"})
-    Payment.objects.filter(pk=payment.pk).update(secret_requested=True)
+    payment_update(payment, secret_requested=True)
     if not payment.secret:
         return Outcome([], {"payment": payment.pk, "revealed": False})  # we only know the hash
     reveal = RevealSecret(message_identifier=message_identifier_new(), secret=bytes.fromhex(payment.secret[2:])).signed(
@@ -313,7 +314,7 @@ def reveal_secret_received(node: Node, message: RevealSecret, row: Message, cont
             node_account(node).signer
         )
         replies.append(message_record(node, payer, reveal))
-        Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, secret_revealed=True)
+        payment_update(payment, secret=secret_hex, secret_revealed=True)
         return Outcome(replies, {"payment": payment.pk, "role": "target"})
     if sender != payee:
         return Outcome([], {"ignored": "the secret must come from our payee"})
@@ -326,10 +327,10 @@ def reveal_secret_received(node: Node, message: RevealSecret, row: Message, cont
         replies.append(message_record(node, payer, reveal))
         if is_safe_to_wait(payment.expiration, context.block, payment.payer_channel.reveal_timeout):
             replies.append(_unlock_payee(node, payment, message.secret, context))
-            Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, secret_revealed=True, unlocked=True)
+            payment_update(payment, secret=secret_hex, secret_revealed=True, unlocked=True)
         else:
             # Too late to pay the payee off-chain safely: keep the secret, register it on chain.
-            Payment.objects.filter(pk=payment.pk).update(secret=secret_hex, secret_revealed=True)
+            payment_update(payment, secret=secret_hex, secret_revealed=True)
         return Outcome(replies, {"payment": payment.pk, "role": "mediator"})
     # initiator: the first hop proved it knows the secret; pay it.
     if payment.unlocked:
@@ -353,7 +354,7 @@ def unlock_received(node: Node, message: Unlock, row: Message, context: Context)
         if payment.role == Payment.Role.TARGET or payment.unlocked:
             payment_finish(payment, Payment.Status.SUCCEEDED, secret=secret_hex)
         else:
-            Payment.objects.filter(pk=payment.pk).update(secret=secret_hex)
+            payment_update(payment, secret=secret_hex)
     return Outcome([], {"payment": payment.pk if payment else None, "amount": str(lock.amount)})
 
 

@@ -26,6 +26,7 @@ from channels_app.models import Channel, Deployment
 from raidennode.nodes.models import Node
 from raidennode.protocol.channel import InvalidBalanceProof, NonceGap
 from raidennode.protocol.messages import InvalidMessage, message_from_dict
+from raidennode.sql import row_insert
 from raidennode.transport.base import DeliveryRefused, Envelope, Transport
 from raidennode.transport.local import LocalTransport
 
@@ -103,30 +104,31 @@ def message_record(
 ) -> Message:
     """Stores a signed outgoing message of ``node`` (call inside the state transaction)."""
     proof = getattr(message, "balance_proof", None)
-    row = Message(
-        sender=node.address,
-        recipient=recipient,
-        sender_node=node,
-        recipient_node_id=hosted_node_id(recipient),
-        kind=message.TYPE,
-        message_identifier=message.message_identifier,
-        payload=message.to_dict(),
+    values = {
+        "sender": node.address,
+        "recipient": recipient,
+        "sender_node_id": node.pk,
+        "recipient_node_id": hosted_node_id(recipient),
+        "kind": message.TYPE,
+        "message_identifier": message.message_identifier,
+        "payload": message.to_dict(),
         # The redelivery net, should the in-process delivery after commit never happen.
-        next_attempt_at=timezone.now() + timedelta(seconds=RETRY_INITIAL),
-    )
+        "next_attempt_at": timezone.now() + timedelta(seconds=RETRY_INITIAL),
+    }
     if channel is not None:
-        row.token_network_id = channel.network_channel.token_network_id
-        row.channel_identifier = channel.network_channel.identifier
-        row.nonce = proof.nonce if proof is not None else getattr(message, "nonce", None)
+        values["token_network_id"] = channel.network_channel.token_network_id
+        values["channel_identifier"] = channel.network_channel.identifier
+        values["nonce"] = proof.nonce if proof is not None else getattr(message, "nonce", None)
     if proof is not None:
-        row.balance_hash = "0x" + proof.balance_hash.hex()
-        row.locks = locks
-    row.save(force_insert=True)
+        values["balance_hash"] = "0x" + proof.balance_hash.hex()
+        values["locks"] = locks
+    row = Message(**values)
+    row.pk = row_insert(Message, values)
     return row
 
 
 def state_change_log(node: Node, kind: str, data: dict) -> None:
-    StateChange.objects.create(node=node, kind=kind, data=data)
+    row_insert(StateChange, {"node_id": node.pk, "kind": kind, "data": data})
 
 
 def _envelope(row: Message) -> Envelope:

@@ -27,6 +27,7 @@ from raidennode.protocol.constants import UINT64_MAX, UINT256_MAX
 from raidennode.protocol.hashing import sha256
 from raidennode.protocol.messages import Lock, LockedTransfer
 from raidennode.protocol.metadata import route_metadata
+from raidennode.sql import row_insert, row_select, row_update
 
 from ..models import Payment
 from .messaging import (
@@ -212,7 +213,7 @@ def _send_first_transfer(
                 metadata=route_metadata([address.lower() for address in route.path]),
             ).signed(account.signer)
             channel_state_save(channel, state)
-            payment = Payment.objects.create(
+            payment = payment_create(
                 node=node,
                 role=Payment.Role.INITIATOR,
                 token_network=token_network,
@@ -243,17 +244,42 @@ def _send_first_transfer(
 def payment_wait(payment: Payment, poll: float = 0.05) -> Payment:
     """Blocks until ``payment`` succeeded or failed (Raiden's POST /payments has no timeout:
     the lock's expiry ends every payment); raises PaymentFailed for a failed one."""
-    fields = ["status", "failure_reason", "secret", "finished_at"]
     # Between co-hosted nodes the flow has usually ended by now: look before sleeping.
-    payment.refresh_from_db(fields=fields)
+    payment = row_select(Payment, "id = %s", [payment.pk])
     interval = 0.002
     while payment.status == Payment.Status.PENDING:
         time.sleep(interval)
         interval = min(interval * 2, poll)
-        payment.refresh_from_db(fields=fields)
+        payment = row_select(Payment, "id = %s", [payment.pk])
     if payment.status == Payment.Status.FAILED:
         raise PaymentFailed(payment.failure_reason or "the payment failed")
     return payment
+
+
+_RELATIONS = ("node", "token_network", "payer_channel", "payee_channel")
+
+
+def _attnames(values: dict) -> dict:
+    """Model instances of the foreign keys as their ids (the columns' attribute names)."""
+    out = {}
+    for name, value in values.items():
+        if name in _RELATIONS:
+            out[f"{name}_id"] = value.pk if value is not None else None
+        else:
+            out[name] = value
+    return out
+
+
+def payment_create(**values) -> Payment:
+    """Inserts a Payment (one hand-written INSERT, see raidennode.sql); the instance."""
+    payment = Payment(**values)
+    payment.pk = row_insert(Payment, _attnames(values))
+    return payment
+
+
+def payment_update(payment: Payment, **values) -> None:
+    """Writes ``values`` to the payment's row (inside the caller's transaction)."""
+    row_update(Payment, payment.pk, _attnames(values))
 
 
 def payment_finish(payment: Payment, status: str, reason: str = "", **fields) -> None:
@@ -261,6 +287,9 @@ def payment_finish(payment: Payment, status: str, reason: str = "", **fields) ->
     payment.status = status
     payment.failure_reason = reason
     payment.finished_at = timezone.now()
-    Payment.objects.filter(pk=payment.pk).update(
-        status=status, failure_reason=reason, finished_at=payment.finished_at, **fields
-    )
+    payment_update(payment, status=status, failure_reason=reason, finished_at=payment.finished_at, **fields)
+
+
+def payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
+    """The node's payment with that secret hash, its row locked."""
+    return row_select(Payment, "node_id = %s AND secrethash = %s", [node.pk, "0x" + secrethash.hex()], for_update=True)
