@@ -254,6 +254,7 @@ class ChainOperation(models.Model):
         CHANNEL_UPDATE = "channel_update"
         CHANNEL_UNLOCK = "channel_unlock"
         CHANNEL_COOP_SETTLE = "channel_coop_settle"
+        SECRET_REGISTER = "secret_register"
         UDC_DEPOSIT = "udc_deposit"
         UDC_PLAN_WITHDRAW = "udc_plan_withdraw"
         UDC_WITHDRAW = "udc_withdraw"

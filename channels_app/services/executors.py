@@ -13,6 +13,7 @@ from collections.abc import Callable
 from raidennode.chain.errors import TransactionReverted
 from raidennode.chain.events import decode_log
 from raidennode.chain.proxies import (
+    SecretRegistryProxy,
     TokenNetworkProxy,
     TokenNetworkRegistryProxy,
     TokenProxy,
@@ -21,6 +22,7 @@ from raidennode.chain.proxies import (
 )
 from raidennode.protocol.addresses import address_to_bytes
 from raidennode.protocol.constants import EMPTY_HASH, EMPTY_SIGNATURE, UINT256_MAX, ChainChannelState, MessageTypeId
+from raidennode.protocol.hashing import sha256
 from raidennode.protocol.packing import pack_signed_balance_proof
 from raidennode.protocol.settlement import settlement_order
 
@@ -181,6 +183,20 @@ def channel_close(ctx: OperationContext) -> dict:
             identifier, partner, ctx.address, balance_hash, nonce, additional_hash, partner_signature, closing_signature
         ),
     )
+    return {"transaction_hash": receipt["transaction_hash"]}
+
+
+def secret_register(ctx: OperationContext) -> dict:
+    """registerSecret on the SecretRegistry, unless the secret is registered already.
+
+    The caller (the payments duty) starts it early enough for the registration to be mined
+    before the lock's expiration block; a registration mined at or after it cannot claim the lock.
+    """
+    secret = bytes.fromhex(ctx.op.args["secret"][2:])
+    registry = SecretRegistryProxy(ctx.client, _deployment().secret_registry)
+    if registry.is_secret_registered(sha256(secret)):
+        return {}
+    receipt = ctx.transact("register", registry.address, registry.register_secret_data(secret))
     return {"transaction_hash": receipt["transaction_hash"]}
 
 
@@ -394,6 +410,7 @@ EXECUTORS: dict[str, Callable[[OperationContext], dict]] = {
     ChainOperation.Kind.CHANNEL_UPDATE: channel_update,
     ChainOperation.Kind.CHANNEL_UNLOCK: channel_unlock,
     ChainOperation.Kind.CHANNEL_COOP_SETTLE: channel_coop_settle,
+    ChainOperation.Kind.SECRET_REGISTER: secret_register,
     ChainOperation.Kind.UDC_DEPOSIT: udc_deposit,
     ChainOperation.Kind.UDC_PLAN_WITHDRAW: udc_plan_withdraw,
     ChainOperation.Kind.UDC_WITHDRAW: udc_withdraw,

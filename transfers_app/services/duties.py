@@ -2,6 +2,9 @@
 
 - expire our locks whose expiration passed without the secret being registered on chain:
   send LockExpired and fail the payment (the amount comes back to our balance);
+- register on chain the secret of a lock we are owed when the payer has not unlocked it and the
+  lock comes within its reveal timeout of expiring (target and mediator), so that the lock can be
+  claimed on chain; end such a payment once the on-chain unlock paid it;
 - end the payments whose lock expired in a channel that is no longer open (no LockExpired
   can be sent there; the contract returns the lock to its sender at settlement);
 - expire our withdraws that never reached the chain: send WithdrawExpired;
@@ -17,8 +20,9 @@ import logging
 
 from django.db import transaction
 
-from channels_app.models import Channel, NetworkChannel
+from channels_app.models import ChainEvent, ChainOperation, Channel, NetworkChannel
 from channels_app.offchain import channel_state_of, channel_state_save, locks_to_json
+from channels_app.services.operations import operation_create
 from raidennode.nodes.models import Node
 from raidennode.nodes.services import node_account
 from raidennode.protocol.channel import ChannelError, send_lock_expired
@@ -44,7 +48,14 @@ logger = logging.getLogger(__name__)
 def transfer_duties_run() -> int:
     """Runs every payment duty once; how many locks, withdraws and messages it handled."""
     context = chain_context()
-    return locks_expire(context) + payments_expire(context) + withdraws_expire(context) + messages_redeliver()
+    return (
+        locks_expire(context)
+        + secrets_register(context)
+        + payments_paid_on_chain()
+        + payments_expire(context)
+        + withdraws_expire(context)
+        + messages_redeliver()
+    )
 
 
 def _lock_expiry_block(expiration: int, context: Context) -> int:
@@ -119,30 +130,116 @@ def _lock_expire(channel_pk: int, secrethash: bytes, context: Context) -> int:
     return 1
 
 
-def payments_expire(context: Context) -> int:
-    """Fails the pending payments whose lock expired on a channel that is not open any more.
+def secrets_register(context: Context) -> int:
+    """Starts registerSecret for each lock we are owed, know the secret of, and were not paid
+    off-chain for, once fewer than ``reveal_timeout`` blocks are left before its expiration
+    (spec 4.7: "register the secret on chain"); the number started. Deduplicated per secret hash.
+    """
+    started = 0
+    owed = (
+        Payment.objects.filter(status=Payment.Status.PENDING, role__in=(Payment.Role.TARGET, Payment.Role.MEDIATOR))
+        .exclude(secret="")
+        .filter(expiration__gt=context.block)
+        .select_related("payer_channel", "node")
+    )
+    for payment in owed:
+        channel = payment.payer_channel
+        if channel is None or payment.expiration - context.block > channel.reveal_timeout:
+            continue  # still time for the payer's Unlock
+        if not any(lock[2] == payment.secrethash for lock in channel.partner_locks):
+            continue  # the lock is gone (unlocked or expired)
+        with transaction.atomic():
+            _, created = operation_create(
+                node=payment.node,
+                kind=ChainOperation.Kind.SECRET_REGISTER,
+                args={"secret": payment.secret, "secrethash": payment.secrethash},
+                serial_key=f"secret:{payment.secrethash}",
+                dedupe_key=f"secret:{payment.secrethash}",
+            )
+            if created:
+                state_change_log(payment.node, "secret_register", {"payment": payment.pk})
+        started += created
+    return started
 
-    The initiator's payment fails with "lock expired"; a mediator's or target's that never
-    learned the secret too. One that knows the secret stays pending: its lock may be claimed on
-    chain. Locks each Payment row.
+
+def payments_paid_on_chain() -> int:
+    """Ends as succeeded the pending payments we are owed whose lock an on-chain unlock paid: the
+    payer's channel settled and ChannelUnlocked for the payer's locks was applied."""
+    ended = 0
+    owed = (
+        Payment.objects.filter(status=Payment.Status.PENDING, role__in=(Payment.Role.TARGET, Payment.Role.MEDIATOR))
+        .exclude(secret="")
+        .filter(payer_channel__network_channel__state=NetworkChannel.State.SETTLED)
+        .select_related("payer_channel__network_channel__token_network")
+    )
+    for payment in owed:
+        nc = payment.payer_channel.network_channel
+        unlocked = ChainEvent.objects.filter(
+            token_network=nc.token_network,
+            channel_identifier=nc.identifier,
+            name="ChannelUnlocked",
+            args__sender=payment.payer_channel.partner_address,
+        ).exists()
+        if not unlocked:
+            continue
+        with transaction.atomic():
+            locked = Payment.objects.select_for_update().filter(pk=payment.pk, status=Payment.Status.PENDING).first()
+            if locked is not None:
+                payment_finish(locked, Payment.Status.SUCCEEDED)
+                state_change_log(locked.node, "payment_paid_on_chain", {"payment": locked.pk})
+                ended += 1
+    return ended
+
+
+def _secret_registered_in_time(secrethash: str, expiration: int) -> str | None:
+    """The secret, when its registration on chain was mined before ``expiration``."""
+    event = (
+        ChainEvent.objects.filter(name="SecretRevealed", args__secrethash=secrethash, block_number__lt=expiration)
+        .values_list("args", flat=True)
+        .first()
+    )
+    return event["secret"] if event else None
+
+
+def payments_expire(context: Context) -> int:
+    """Ends the pending payments whose lock has expired and that no LockExpired can end.
+
+    An initiator's payment whose secret was registered on chain in time succeeded (the target
+    can claim the lock on chain); otherwise, on a channel that is no longer open, it fails with
+    "lock expired" (open channels are the LockExpired duty's). A mediator's or target's that never
+    learned the secret fails too; one that knows it stays pending for the on-chain claim.
+    Locks each Payment row.
     """
     overdue = Payment.objects.filter(status=Payment.Status.PENDING).exclude(
         expiration__gte=context.block - 2 * context.confirmations
-    )
-    initiators = overdue.filter(role=Payment.Role.INITIATOR).exclude(
-        payee_channel__network_channel__state=NetworkChannel.State.OPENED
     )
     others = (
         overdue.exclude(role=Payment.Role.INITIATOR)
         .filter(secret="")
         .exclude(payer_channel__network_channel__state=NetworkChannel.State.OPENED)
     )
+    candidates = [*overdue.filter(role=Payment.Role.INITIATOR).values_list("pk", flat=True)]
+    candidates += others.values_list("pk", flat=True)
     ended = 0
-    for pk in [*initiators.values_list("pk", flat=True), *others.values_list("pk", flat=True)]:
+    for pk in candidates:
         with transaction.atomic():
-            payment = Payment.objects.select_for_update().filter(pk=pk, status=Payment.Status.PENDING).first()
+            payment = (
+                Payment.objects.select_for_update(of=("self",))
+                .select_related("payee_channel__network_channel")
+                .filter(pk=pk, status=Payment.Status.PENDING)
+                .first()
+            )
             if payment is None:
                 continue
+            if payment.role == Payment.Role.INITIATOR:
+                secret = _secret_registered_in_time(payment.secrethash, payment.expiration)
+                if secret is not None:
+                    payment_finish(payment, Payment.Status.SUCCEEDED, secret=secret)
+                    state_change_log(payment.node, "payment_paid_on_chain", {"payment": payment.pk})
+                    ended += 1
+                    continue
+                if payment.payee_channel.network_channel.state == NetworkChannel.State.OPENED:
+                    continue  # the LockExpired duty ends it
             payment_finish(payment, Payment.Status.FAILED, "lock expired")
             state_change_log(payment.node, "payment_expired", {"payment": payment.pk})
             ended += 1
