@@ -1,0 +1,117 @@
+"""A cheating co-hosted partner closes directly on chain with a stale balance proof of ours,
+hoping we do not answer with its own latest one. Our node's update duty answers, and settlement
+pays us what our books say (or more: the cheater loses what its stale proof left out)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from channels_app.models import ChainEvent, ChainOperation
+from channels_app.services.duties import chain_duties_run
+from channels_app.services.ingest import chain_ingest_all
+from raidennode.chain.proxies import TokenNetworkProxy
+from raidennode.nodes.services import node_account, node_stop
+from raidennode.protocol.addresses import address_to_bytes
+from raidennode.protocol.constants import MessageTypeId
+from raidennode.protocol.messages import message_from_dict
+from raidennode.protocol.packing import pack_signed_balance_proof
+from tests.conftest import TEST_SETTLE_TIMEOUT
+from transfers_app.models import Message
+from transfers_app.services.duties import transfer_duties_run
+
+from .conftest import channel_of, pay
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def close_on_chain_as(cheater, partner_proof_message, chain_env, token_network: str, identifier: int) -> None:
+    """What a cheating node does outside the protocol: close with a balance proof of its choice."""
+    client = chain_env.client
+    network = TokenNetworkProxy(client, token_network)
+    proof = partner_proof_message.balance_proof
+    additional_hash = partner_proof_message.message_hash()
+    account = node_account(cheater)
+    closing_signature = account.sign_message(
+        pack_signed_balance_proof(
+            address_to_bytes(token_network),
+            client.chain_id,
+            identifier,
+            proof.balance_hash,
+            proof.nonce,
+            additional_hash,
+            partner_proof_message.signature,
+            MessageTypeId.BALANCE_PROOF,
+        )
+    )
+    data = network.close_channel_data(
+        identifier,
+        partner_proof_message.sender(),
+        cheater.address,
+        proof.balance_hash,
+        proof.nonce,
+        additional_hash,
+        partner_proof_message.signature,
+        closing_signature,
+    )
+    max_fee, tip = client.fees()
+    signed = account.sign_transaction(
+        chain_id=client.chain_id,
+        nonce=client.nonce(cheater.address),
+        to=network.address,
+        data=data,
+        gas=500_000,
+        max_fee_per_gas=max_fee,
+        max_priority_fee_per_gas=tip,
+    )
+    transaction_hash = client.send_raw(signed.raw)
+    for _ in range(200):
+        receipt = client.receipt(transaction_hash)
+        if receipt is not None:
+            assert receipt["status"] == 1, receipt
+            return
+        time.sleep(0.05)
+    raise AssertionError("the cheater's close was not mined")
+
+
+def test_a_stale_close_never_gains(pair, token, chain_env):
+    alice, bob, a, b = pair
+    assert pay(a, token, bob, 10).status_code == 200  # alice's first balance proof: transferred 10
+    for _ in range(3):
+        assert pay(b, token, alice, 20).status_code == 200  # bob pays alice 60 in all
+    assert pay(a, token, bob, 5).status_code == 200
+    books_alice = int(channel_of(a, token, bob)["balance"])  # 100 - 15 + 60 = 145
+    assert books_alice == 145
+
+    # Bob stops his node and closes with alice's oldest balance proof (an Unlock of the first
+    # payment), hoping alice's node never submits his transfers of 60 to her.
+    node_stop(bob)
+    oldest = (
+        Message.objects.filter(sender=alice.address, kind="Unlock").order_by("nonce").values_list("payload", flat=True)
+    )[0]
+    channel = channel_of(a, token, bob)
+    close_on_chain_as(
+        bob, message_from_dict(oldest), chain_env, channel["token_network_address"], int(channel["channel_identifier"])
+    )
+
+    # Alice's node sees the close and answers with bob's latest balance proof, then settles.
+    def rounds(until, what):
+        for _ in range(400):
+            chain_ingest_all()
+            chain_duties_run()
+            transfer_duties_run()
+            if until():
+                return
+            time.sleep(0.05)
+        raise AssertionError(
+            f"timed out waiting for {what}: {list(ChainOperation.objects.values_list('kind', 'status'))}"
+        )
+
+    rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the update")
+    chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
+    rounds(lambda: ChainEvent.objects.filter(name="ChannelSettled").exists(), "the settlement")
+    # Alice gets at least her books (145); bob's stale proof only cost him alice's last 5.
+    assert chain_env.token_balance(alice.address) == 900 + 150
+    assert chain_env.token_balance(alice.address) >= 900 + books_alice
+    assert chain_env.token_balance(bob.address) == 900 + 50
