@@ -104,6 +104,22 @@ def settle_due(head: int) -> int:
     return len(started)
 
 
+# A duty's operation that failed is started again on later rounds, at most this many times.
+DUTY_ATTEMPTS = 10
+
+
+def _done_or_given_up(dedupe_key: str) -> bool:
+    """Whether the duty of ``dedupe_key`` needs no new operation: one is live or succeeded, or
+    DUTY_ATTEMPTS have failed (then an operator sees them in the admin's failing operations)."""
+    statuses = list(ChainOperation.objects.filter(dedupe_key=dedupe_key).values_list("status", flat=True))
+    if any(status != ChainOperation.Status.FAILED for status in statuses):
+        return True
+    if len(statuses) >= DUTY_ATTEMPTS:
+        logger.error("giving up on %s after %d failed attempts", dedupe_key, len(statuses))
+        return True
+    return False
+
+
 def _start(channel: Channel, kind: str, dedupe_key: str, args: dict) -> bool:
     nc = channel.network_channel
     with transaction.atomic():
@@ -132,7 +148,7 @@ def updates_due() -> int:
         if int(channel.partner_balance_proof["nonce"]) <= stored_nonce:
             continue
         key = f"update:{nc.token_network.address}:{nc.identifier}:{channel.partner_balance_proof['nonce']}"
-        if ChainOperation.objects.filter(dedupe_key=key).exists():
+        if _done_or_given_up(key):
             continue
         started += _start(channel, ChainOperation.Kind.CHANNEL_UPDATE, key, {"partner": channel.partner_address})
     return started
@@ -153,7 +169,7 @@ def unlocks_due() -> int:
             if locksroot in _NO_LOCKS:
                 continue
             key = f"unlock:{nc.token_network.address}:{nc.identifier}:{sender}"
-            if ChainOperation.objects.filter(dedupe_key=key).exists():
+            if _done_or_given_up(key):
                 continue
             unlocked = ChainEvent.objects.filter(
                 token_network=nc.token_network,

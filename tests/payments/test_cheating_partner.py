@@ -115,3 +115,33 @@ def test_a_stale_close_never_gains(pair, token, chain_env):
     assert chain_env.token_balance(alice.address) == 900 + 150
     assert chain_env.token_balance(alice.address) >= 900 + books_alice
     assert chain_env.token_balance(bob.address) == 900 + 50
+
+
+def test_a_failed_update_is_retried_until_it_succeeds(pair, token, chain_env):
+    """Bob closes (with no balance proof of alice's: she never paid him) while alice has no ETH
+    for gas: her update of bob's transfers to her fails, and succeeds on a later round."""
+    alice, bob, a, b = pair
+    assert pay(b, token, alice, 40).status_code == 200
+    chain_env.set_eth(alice.address, 0)
+    closed = b.patch(f"/channels/{token}/{alice.address}", {"state": "closed"})
+    assert closed.status_code == 200, closed.json_body
+    node_stop(bob)  # bob does nothing more: alice's node alone must get her money
+
+    def rounds(until, what, count=400):
+        for _ in range(count):
+            chain_ingest_all()
+            chain_duties_run()
+            if until():
+                return
+            time.sleep(0.05)
+        raise AssertionError(
+            f"timed out waiting for {what}: {list(ChainOperation.objects.values_list('kind', 'status'))}"
+        )
+
+    rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="failed").exists(), "a failed update")
+    chain_env.set_eth(alice.address, 10**20)
+    rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the retry")
+    chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
+    rounds(lambda: ChainEvent.objects.filter(name="ChannelSettled").exists(), "the settlement")
+    assert chain_env.token_balance(alice.address) == 900 + 140
+    assert chain_env.token_balance(bob.address) == 900 + 60
