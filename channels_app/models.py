@@ -327,6 +327,9 @@ class ChainTransaction(models.Model):
     nonce = models.PositiveBigIntegerField()
     transaction_hash = models.CharField(max_length=66)
     raw_transaction = models.TextField()
+    # Earlier versions of this transaction (same nonce, lower fees) that a fee bump replaced;
+    # any of them may still be the one that gets mined.
+    replaced_hashes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SIGNED)
     block_number = models.PositiveBigIntegerField(null=True, blank=True)
     gas_used = models.PositiveBigIntegerField(null=True, blank=True)

@@ -246,6 +246,8 @@ RAIDEN_DEFAULT_SETTLE_TIMEOUT = env_int("RAIDEN_DEFAULT_SETTLE_TIMEOUT", 500)
 RAIDEN_DEFAULT_REVEAL_TIMEOUT = env_int("RAIDEN_DEFAULT_REVEAL_TIMEOUT", 50)
 # Seconds a chain call may take from broadcast to receipt before the API answers 408.
 RAIDEN_TRANSACTION_TIMEOUT = env_float("RAIDEN_TRANSACTION_TIMEOUT", 180.0)
+# Seconds a sent transaction may stay unmined before it is replaced with higher fees (same nonce).
+RAIDEN_FEE_BUMP_AFTER = env_float("RAIDEN_FEE_BUMP_AFTER", 60.0)
 # Seconds the API waits, after the receipt, for the confirmed event to be applied.
 RAIDEN_CONFIRMATION_TIMEOUT = env_float("RAIDEN_CONFIRMATION_TIMEOUT", 300.0)
 RAIDEN_PFS_URL = env_str("RAIDEN_PFS_URL")

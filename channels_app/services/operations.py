@@ -37,7 +37,7 @@ from raidennode.chain.errors import (
     RpcUnavailable,
     TransactionReverted,
 )
-from raidennode.chain.transactions import gas_with_margin
+from raidennode.chain.transactions import bumped_fee, decode_transaction, gas_with_margin
 from raidennode.errors import (
     Conflict,
     Forbidden,
@@ -437,6 +437,38 @@ class OperationContext:
             node.save(update_fields=["next_nonce"])
         return tx
 
+    def _receipt_of_any(self, tx: ChainTransaction) -> dict | None:
+        """The receipt of the transaction or of a version of it a fee bump replaced (with
+        ``transaction_hash`` set to the one that was mined)."""
+        for transaction_hash in (tx.transaction_hash, *reversed(tx.replaced_hashes)):
+            receipt = self.client.receipt(transaction_hash)
+            if receipt is not None:
+                receipt["transaction_hash"] = transaction_hash
+                return receipt
+        return None
+
+    def _fee_bump(self, tx: ChainTransaction) -> None:
+        """Replaces a transaction that is not mined in time: same nonce, same call, fees raised
+        (``bumped_fee``). Recorded before it is broadcast, like every transaction."""
+        fields = decode_transaction(bytes.fromhex(tx.raw_transaction))
+        max_fee, priority = self.client.fees()
+        fields["max_fee_per_gas"] = bumped_fee(fields["max_fee_per_gas"], max_fee)
+        fields["max_priority_fee_per_gas"] = bumped_fee(fields["max_priority_fee_per_gas"], priority)
+        if self.client.balance(self.address) < fields["gas"] * fields["max_fee_per_gas"] + fields["value"]:
+            logger.warning("no ETH to raise the fee of %s; waiting for it as it is", tx.transaction_hash)
+            return
+        signed = self.account.sign_transaction(**fields)
+        tx.replaced_hashes = [*tx.replaced_hashes, tx.transaction_hash]
+        tx.transaction_hash, tx.raw_transaction = signed.transaction_hash, signed.raw.hex()
+        ChainTransaction.objects.filter(pk=tx.pk).update(
+            replaced_hashes=tx.replaced_hashes, transaction_hash=tx.transaction_hash, raw_transaction=tx.raw_transaction
+        )
+        logger.info("raised the fee of nonce %s of %s: %s", tx.nonce, self.address, tx.transaction_hash)
+        try:
+            self.client.send_raw(signed.raw)
+        except NonceTooLow:
+            pass  # a version was mined meanwhile: the receipt loop finds it
+
     def _drop(self, tx: ChainTransaction) -> None:
         """Gives back a nonce that never reached the chain, when nothing was signed after it."""
         with transaction.atomic():
@@ -448,22 +480,30 @@ class OperationContext:
 
     def _finish_transaction(self, tx: ChainTransaction) -> dict:
         if tx.status in (ChainTransaction.Status.SIGNED, ChainTransaction.Status.SENT):
-            receipt = self.client.receipt(tx.transaction_hash)
+            receipt = self._receipt_of_any(tx)
             if receipt is None:
                 try:  # re-broadcast the recorded bytes: a no-op when the node already has them
                     self.client.send_raw(bytes.fromhex(tx.raw_transaction))
                 except NonceTooLow:
                     pass
             deadline = time.monotonic() + settings.RAIDEN_TRANSACTION_TIMEOUT
+            bump_at = time.monotonic() + settings.RAIDEN_FEE_BUMP_AFTER
             while receipt is None:
                 if time.monotonic() > deadline:
                     raise TransactionNotMined(f"transaction {tx.transaction_hash} not mined yet")
+                if time.monotonic() > bump_at:
+                    self._fee_bump(tx)
+                    bump_at = time.monotonic() + settings.RAIDEN_FEE_BUMP_AFTER
                 time.sleep(RECEIPT_POLL_INTERVAL)
-                receipt = self.client.receipt(tx.transaction_hash)
+                receipt = self._receipt_of_any(tx)
             status = ChainTransaction.Status.MINED if receipt["status"] == 1 else ChainTransaction.Status.REVERTED
             ChainTransaction.objects.filter(pk=tx.pk).update(
-                status=status, block_number=receipt["block_number"], gas_used=receipt["gas_used"]
+                status=status,
+                block_number=receipt["block_number"],
+                gas_used=receipt["gas_used"],
+                transaction_hash=receipt["transaction_hash"],
             )
+            tx.transaction_hash = receipt["transaction_hash"]
             tx.status = status
             tx.block_number = receipt["block_number"]
         else:

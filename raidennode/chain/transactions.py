@@ -51,3 +51,27 @@ def sign_transaction(
         tx["to"] = to_checksum_address(to)
     signed = Account.sign_transaction(tx, private_key)
     return SignedTransaction(bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex(), nonce)
+
+
+def decode_transaction(raw: bytes) -> dict:
+    """The fields of a signed EIP-1559 transaction (to, data, gas, value, nonce, fees)."""
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+    return {
+        "chain_id": fields["chainId"],
+        "nonce": fields["nonce"],
+        "to": to_checksum_address(fields["to"]) if fields.get("to") else None,
+        "data": bytes(fields["data"]),
+        "gas": fields["gas"],
+        "value": fields["value"],
+        "max_fee_per_gas": fields["maxFeePerGas"],
+        "max_priority_fee_per_gas": fields["maxPriorityFeePerGas"],
+    }
+
+
+def bumped_fee(previous: int, current: int) -> int:
+    """A replacement's fee: at least 12.5 % (plus one wei) above the replaced one, as nodes
+    require to accept a replacement, and never below what the chain asks now."""
+    return max(previous * 9 // 8 + 1, current)
