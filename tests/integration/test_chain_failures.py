@@ -1,5 +1,7 @@
 """When the chain does not cooperate: no ETH (402), not mined in time (408), RPC down (503)."""
 
+import time
+
 import pytest
 
 from channels_app.models import ChainOperation
@@ -67,3 +69,34 @@ def test_an_unreachable_ethereum_node_is_503_and_reads_still_work(chain_env, mak
     assert "not reachable" in response.json_body["errors"]
     assert a.get("/channels").json_body == []
     assert a.get("/status").json_body == {"status": "unavailable"}
+
+
+def test_duties_pause_while_the_ethereum_node_is_down_and_resume_after(chain_env, make_node, api_for, settings):
+    """The settle duty of a closed channel during an RPC outage: nothing is lost, nothing
+    crashes, and the settlement happens once the Ethereum node answers again."""
+    from channels_app.models import ChainOperation, NetworkChannel
+    from channels_app.tasks import chain_duties_run, chain_ingest
+    from transfers_app.tasks import transfer_duties_run
+
+    alice, bob = make_node(), make_node()
+    a = api_for(alice)
+    assert a.put("/channels", {"token_address": chain_env.token, "partner_address": bob.address}).status_code == 201
+    closed = a.patch(f"/channels/{chain_env.token}/{bob.address}", {"state": "closed"})
+    assert closed.status_code == 200, closed.json_body
+    chain_env.mine(30)  # the settlement window has passed
+
+    rpc = settings.ETH_RPC_URL
+    settings.ETH_RPC_URL = "http://127.0.0.1:9"
+    assert chain_ingest() == 0 and chain_duties_run() == 0 and transfer_duties_run() == 0
+    assert not ChainOperation.objects.filter(kind="channel_settle").exists()
+    answer = a.patch(f"/channels/{chain_env.token}/{bob.address}", {"state": "settled"})
+    assert answer.status_code == 503 and "not reachable" in answer.json_body["errors"]
+
+    settings.ETH_RPC_URL = rpc
+    for _ in range(200):
+        chain_ingest()
+        chain_duties_run()
+        if NetworkChannel.objects.get().state == "settled":
+            break
+        time.sleep(0.05)
+    assert NetworkChannel.objects.get().state == "settled"
