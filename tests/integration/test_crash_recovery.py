@@ -1,0 +1,279 @@
+"""kill -9 of the web process and of the Celery worker during payments, then recovery.
+
+The hosted processes run as in production (gunicorn, a Celery worker, Celery beat) on the test
+database and the test chain. Client threads make payments in both directions over HTTP while a
+killer thread kills the web process or the worker with SIGKILL at random moments and starts it
+again. Afterwards every payment has ended (succeeded or failed, none lost in between), every
+message was processed, and after a close and settlement the chain pays each node what its
+books say.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from channels_app.models import ChainOperation, NetworkChannel
+from tests.conftest import PROJECT_ROOT
+from transfers_app.models import Message, Payment
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the hosted processes need Redis"),
+]
+
+PAYMENTS = 240
+CLIENTS = 4
+DEPOSIT = 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Hosted:
+    """gunicorn, a Celery worker and Celery beat on the test database, each killable."""
+
+    def __init__(self, chain_env, tmp_path: Path) -> None:
+        db = connection.settings_dict
+        self.queue = f"crash-{uuid.uuid4().hex[:8]}"
+        self.port = _free_port()
+        self.tmp = tmp_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}",
+            "ETH_RPC_URL": chain_env.rpc_url,
+            "RAIDEN_CONFIRMATIONS": "0",
+            "RAIDEN_CELERY_QUEUE": self.queue,
+            "RAIDEN_COOPERATIVE_SETTLE": "false",
+            "RAIDEN_DUTIES_INTERVAL": "0.5",
+            "RAIDEN_INGEST_INTERVAL": "0.5",
+            "RAIDEN_TRANSACTION_TIMEOUT": "60",
+        }
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.kills = {"web": 0, "worker": 0}
+
+    def _start(self, name: str, command: list[str]) -> None:
+        log = open(self.tmp / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_web(self) -> None:
+        self._start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "raidennode.wsgi",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "120",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+            ],
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{self.url}/api/v1/address", timeout=2)
+                return
+            except requests.RequestException:
+                assert time.monotonic() < deadline, (self.tmp / "web.log").read_text()[-2000:]
+                time.sleep(0.1)
+
+    def start_worker(self) -> None:
+        self._start(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "raidennode",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--queues",
+                self.queue,
+                "--hostname",
+                f"{self.queue}-{uuid.uuid4().hex[:4]}@%h",
+            ],
+        )
+
+    def start_beat(self) -> None:
+        self._start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "raidennode",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(self.tmp / "beat-schedule"),
+            ],
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to the whole process group: no cleanup, no finishing of what is under way."""
+        process = self.processes[name]
+        with_group = os.getpgid(process.pid)
+        os.killpg(with_group, signal.SIGKILL)
+        process.wait(timeout=10)
+        self.kills[name] += 1
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+                process.wait(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, node) -> str:
+        return f"{self.url}/nodes/{node.address}/api/v1"
+
+
+def _until(predicate, what: str, seconds: float, chain_env=None) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        if chain_env is not None:
+            chain_env.mine(1)  # blocks pass, so locks can expire and windows can end
+        time.sleep(0.2)
+
+
+def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
+    alice, bob = make_node(tokens=2 * DEPOSIT), make_node(tokens=2 * DEPOSIT)
+    token = chain_env.token
+    hosted = Hosted(chain_env, tmp_path)
+    try:
+        hosted.start_worker()
+        hosted.start_beat()
+        hosted.start_web()
+        opened = requests.put(
+            f"{hosted.api(alice)}/channels",
+            json={"token_address": token, "partner_address": bob.address, "total_deposit": str(DEPOSIT)},
+            timeout=120,
+        )
+        assert opened.status_code == 201, opened.text
+        deposited = requests.patch(
+            f"{hosted.api(bob)}/channels/{token}/{alice.address}", json={"total_deposit": str(DEPOSIT)}, timeout=120
+        )
+        assert deposited.status_code == 200, deposited.text
+
+        answers: list[int | str] = []
+        done = threading.Event()
+
+        def client(index: int) -> None:
+            rng = random.Random(index)
+            session = requests.Session()
+            payer, payee = (alice, bob) if index % 2 == 0 else (bob, alice)
+            for _ in range(PAYMENTS // CLIENTS):
+                try:
+                    response = session.post(
+                        f"{hosted.api(payer)}/payments/{token}/{payee.address}",
+                        json={"amount": str(rng.randint(1, 3))},
+                        timeout=60,
+                    )
+                    answers.append(response.status_code)
+                except requests.RequestException:
+                    answers.append("connection lost")  # killed mid-request: the payment may have gone through
+                    time.sleep(0.3)
+
+        def killer() -> None:
+            rng = random.Random(99)
+            while not done.is_set():
+                time.sleep(rng.uniform(0.4, 1.5))
+                if done.is_set():
+                    return
+                name = rng.choice(["web", "worker", "web"])
+                hosted.kill(name)
+                (hosted.start_web if name == "web" else hosted.start_worker)()
+
+        clients = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
+        killing = threading.Thread(target=killer)
+        for thread in clients:
+            thread.start()
+        killing.start()
+        for thread in clients:
+            thread.join(timeout=600)
+        done.set()
+        killing.join(timeout=60)
+        assert hosted.kills["web"] >= 3 and hosted.kills["worker"] >= 1, hosted.kills
+        assert len(answers) == PAYMENTS
+        assert answers.count(200) > PAYMENTS // 3, answers
+
+        # Recovery by the node alone (beat's duties): messages are redelivered, in-flight
+        # payments finish or their locks expire.
+        _until(
+            lambda: (
+                not Message.objects.filter(status="pending").exists()
+                and not Payment.objects.filter(status="pending").exists()
+            ),
+            "every message processed and every payment ended",
+            120,
+            chain_env,
+        )
+        assert not Message.objects.filter(status="rejected").exists()
+        statuses = set(Payment.objects.values_list("status", flat=True))
+        assert statuses <= {"succeeded", "failed"}
+        assert Payment.objects.filter(role="initiator").count() >= answers.count(200)
+
+        # The books: what each node's succeeded payments say, and what its API says.
+        def sent(node) -> int:
+            rows = Payment.objects.filter(node=node, role="initiator", status="succeeded")
+            return sum(rows.values_list("amount", flat=True))
+
+        alice_books = DEPOSIT - sent(alice) + sent(bob)
+        bob_books = DEPOSIT - sent(bob) + sent(alice)
+        a = requests.get(f"{hosted.api(alice)}/channels/{token}/{bob.address}", timeout=10).json()
+        b = requests.get(f"{hosted.api(bob)}/channels/{token}/{alice.address}", timeout=10).json()
+        assert (int(a["balance"]), int(b["balance"])) == (alice_books, bob_books)
+
+        closed = requests.patch(
+            f"{hosted.api(alice)}/channels/{token}/{bob.address}", json={"state": "closed"}, timeout=120
+        )
+        assert closed.status_code == 200, closed.text
+        _until(
+            lambda: NetworkChannel.objects.get().state == "settled", "the settlement by beat's duties", 120, chain_env
+        )
+        assert not ChainOperation.objects.filter(status__in=["pending", "running"]).exists()
+        assert chain_env.token_balance(alice.address) == DEPOSIT + alice_books
+        assert chain_env.token_balance(bob.address) == DEPOSIT + bob_books
+        assert chain_env.token_balance(chain_env.token_network) == 0
+    finally:
+        hosted.stop()
