@@ -49,7 +49,7 @@ from raidennode.errors import (
     ServiceUnavailable,
 )
 from raidennode.nodes.models import Node
-from raidennode.nodes.services import NodeAccount, node_account
+from raidennode.nodes.services import NodeAccount, node_account, notification_set
 
 from ..models import ChainOperation, ChainTransaction, Channel
 from .chain import chain
@@ -278,7 +278,10 @@ def operation_execute(operation_id: int) -> str:
         _finish(op, ChainOperation.Status.FAILED, code=exc.code, message=exc.message)
         return "failed"
     except InsufficientEth as exc:
-        _finish(op, ChainOperation.Status.FAILED, code="insufficient_eth", message=_insufficient_eth_message(op, exc))
+        message = _insufficient_eth_message(op, exc)
+        _finish(op, ChainOperation.Status.FAILED, code="insufficient_eth", message=message)
+        # The user hears of it even when no API call is waiting (a duty's operation).
+        notification_set(op.node, "missing_gas_reserve", "Not enough ETH for a transaction", message, "critical")
         return "failed"
     except TransactionReverted as exc:
         _finish(op, ChainOperation.Status.FAILED, code="reverted", message=exc.reason or "transaction reverted")

@@ -139,6 +139,8 @@ def test_a_failed_update_is_retried_until_it_succeeds(pair, token, chain_env):
         )
 
     rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="failed").exists(), "a failed update")
+    notes = a.get("/notifications").json_body  # nobody was waiting on that operation: alice is told
+    assert [note["id"] for note in notes] == ["missing_gas_reserve"], notes
     chain_env.set_eth(alice.address, 10**20)
     rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the retry")
     chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
