@@ -4,7 +4,7 @@ The hosted processes run as in production (gunicorn, a Celery worker, Celery bea
 database and the test chain. Client threads make payments in both directions over HTTP while a
 killer thread kills the web process or the worker with SIGKILL at random moments and starts it
 again. Afterwards every payment has ended (succeeded or failed, none lost in between), every
-message was processed, and after a close and settlement the chain pays each node what its
+message was processed, every chain operation succeeded, and after a close and settlement the chain pays each node what its
 books say.
 """
 
@@ -34,9 +34,11 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the hosted processes need Redis"),
 ]
 
-PAYMENTS = 240
+PAYMENTS = 200
 CLIENTS = 4
 DEPOSIT = 1000
+TOKENS = 3000
+TOP_UPS = 12
 
 
 def _free_port() -> int:
@@ -177,7 +179,7 @@ def _until(predicate, what: str, seconds: float, chain_env=None) -> None:
 
 
 def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
-    alice, bob = make_node(tokens=2 * DEPOSIT), make_node(tokens=2 * DEPOSIT)
+    alice, bob = make_node(tokens=TOKENS), make_node(tokens=TOKENS)
     token = chain_env.token
     hosted = Hosted(chain_env, tmp_path)
     try:
@@ -224,7 +226,28 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
                 hosted.kill(name)
                 (hosted.start_web if name == "web" else hosted.start_worker)()
 
+        deposits: list[int | str] = []
+
+        def top_ups() -> None:
+            """Chain operations while processes die: each node raises its deposit by 1, in turns."""
+            session = requests.Session()
+            totals = {alice.address: DEPOSIT, bob.address: DEPOSIT}
+            for index in range(TOP_UPS):
+                node, partner = (alice, bob) if index % 2 == 0 else (bob, alice)
+                totals[node.address] += 1
+                try:
+                    response = session.patch(
+                        f"{hosted.api(node)}/channels/{token}/{partner.address}",
+                        json={"total_deposit": str(totals[node.address])},
+                        timeout=120,
+                    )
+                    deposits.append(response.status_code)
+                except requests.RequestException:
+                    deposits.append("connection lost")
+                    time.sleep(0.3)
+
         clients = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
+        clients.append(threading.Thread(target=top_ups))
         killing = threading.Thread(target=killer)
         for thread in clients:
             thread.start()
@@ -234,7 +257,7 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
         done.set()
         killing.join(timeout=60)
         assert hosted.kills["web"] >= 3 and hosted.kills["worker"] >= 1, hosted.kills
-        assert len(answers) == PAYMENTS
+        assert len(answers) == PAYMENTS and len(deposits) == TOP_UPS
         assert answers.count(200) > PAYMENTS // 3, answers
 
         # Recovery by the node alone (beat's duties): messages are redelivered, in-flight
@@ -258,8 +281,23 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
             rows = Payment.objects.filter(node=node, role="initiator", status="succeeded")
             return sum(rows.values_list("amount", flat=True))
 
-        alice_books = DEPOSIT - sent(alice) + sent(bob)
-        bob_books = DEPOSIT - sent(bob) + sent(alice)
+        _until(
+            lambda: not ChainOperation.objects.filter(status__in=["pending", "running"]).exists(),
+            "every chain operation to end",
+            120,
+        )
+        failed = list(ChainOperation.objects.filter(status="failed").values_list("kind", "error_message"))
+        assert not failed, failed
+        nc = NetworkChannel.objects.get()
+        alice_deposit, bob_deposit = (
+            (nc.participant1_deposit, nc.participant2_deposit)
+            if nc.participant1 == alice.address
+            else (nc.participant2_deposit, nc.participant1_deposit)
+        )
+        # every top-up that answered 200 is on chain; the ones cut off landed too (nothing lost)
+        assert alice_deposit + bob_deposit == 2 * DEPOSIT + TOP_UPS, (alice_deposit, bob_deposit, deposits)
+        alice_books = alice_deposit - sent(alice) + sent(bob)
+        bob_books = bob_deposit - sent(bob) + sent(alice)
         a = requests.get(f"{hosted.api(alice)}/channels/{token}/{bob.address}", timeout=10).json()
         b = requests.get(f"{hosted.api(bob)}/channels/{token}/{alice.address}", timeout=10).json()
         assert (int(a["balance"]), int(b["balance"])) == (alice_books, bob_books)
@@ -272,8 +310,8 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
             lambda: NetworkChannel.objects.get().state == "settled", "the settlement by beat's duties", 120, chain_env
         )
         assert not ChainOperation.objects.filter(status__in=["pending", "running"]).exists()
-        assert chain_env.token_balance(alice.address) == DEPOSIT + alice_books
-        assert chain_env.token_balance(bob.address) == DEPOSIT + bob_books
+        assert chain_env.token_balance(alice.address) == TOKENS - alice_deposit + alice_books
+        assert chain_env.token_balance(bob.address) == TOKENS - bob_deposit + bob_books
         assert chain_env.token_balance(chain_env.token_network) == 0
     finally:
         hosted.stop()
