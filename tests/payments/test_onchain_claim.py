@@ -96,3 +96,56 @@ def test_a_silent_payer_cannot_keep_what_it_owes(pair, token, chain_env):
     thread.join(timeout=10)
     assert results[0][0] == 200, results
     assert results[0][1]["secret"] == "0x" + secret.hex()
+
+
+def test_a_mediator_whose_payer_stays_silent_is_paid_on_chain(line, token, chain_env):
+    (alice, bob, carol), (a, b, c) = line
+    secret = random.randbytes(32)
+    results: list = []
+
+    def initiate() -> None:
+        try:
+            response = Api(Client(), a.prefix).post(
+                f"/payments/{token}/{carol.address}", {"amount": "20", "secret_hash": "0x" + sha256(secret).hex()}
+            )
+            results.append((response.status_code, response.json_body))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=initiate)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not Payment.objects.filter(node=carol, secret_requested=True).exists():
+        assert time.monotonic() < deadline, "carol never asked for the secret"
+        time.sleep(0.02)
+
+    # Alice reveals the secret to Carol and goes silent. Carol reveals it to Bob, who pays her
+    # with Unlock and asks Alice for his money in vain.
+    node_stop(alice)
+    with transaction.atomic():
+        reveal = RevealSecret(message_identifier=message_identifier_new(), secret=secret).signed(
+            node_account(alice).signer
+        )
+        messages_send_after_commit([message_record(alice, carol.address, reveal)])
+    assert Payment.objects.get(node=carol).status == "succeeded"
+    mediated = Payment.objects.get(node=bob)
+    assert mediated.status == "pending" and mediated.unlocked
+    bob_owed = mediated.amount
+
+    head = chain_env.client.block_number()
+    chain_env.mine(mediated.expiration - mediated.payer_channel.reveal_timeout - head)
+    _rounds(lambda: ChainEvent.objects.filter(name="SecretRevealed").exists(), "the mediator's secret registration")
+    assert ChainEvent.objects.get(name="SecretRevealed").block_number < mediated.expiration
+    closed = b.patch(f"/channels/{token}/{alice.address}", {"state": "closed"})
+    assert closed.status_code == 200, closed.json_body
+    chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
+    _rounds(lambda: ChainEvent.objects.filter(name="ChannelUnlocked").exists(), "the on-chain unlock")
+    _rounds(lambda: Payment.objects.get(node=bob).status == "succeeded", "the mediator's payment to end")
+
+    # Bob paid Carol 20 off-chain and got what Alice locked for him on chain: he lost nothing.
+    assert chain_env.token_balance(bob.address) == 1000 - 100 + bob_owed
+    assert channel_of(b, token, carol)["balance"] == str(100 - 20)
+    node_start(alice)
+    _rounds(lambda: bool(results), "alice's answer")
+    thread.join(timeout=10)
+    assert results[0][0] == 200, results
