@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from channels_app.models import TokenNetwork
+from channels_app.models import ChainEvent, TokenNetwork
 from raidennode.nodes.models import Node
 
 from .models import Payment
@@ -113,3 +113,14 @@ def pending_transfers_for(
             PendingTransferRow(identifier, token, network, channel_identifier, initiator, target, sent, locked, role)
         )
     return result
+
+
+def secret_registered_before(secrethash: str, block: int) -> str | None:
+    """The secret of ``secrethash`` ("0x..."), when its registration on chain (an ingested
+    SecretRevealed) was mined before ``block``: a lock expiring at ``block`` can then be claimed."""
+    event = (
+        ChainEvent.objects.filter(name="SecretRevealed", args__secrethash=secrethash, block_number__lt=block)
+        .values_list("args", flat=True)
+        .first()
+    )
+    return event["secret"] if event else None

@@ -567,6 +567,17 @@ def fee_schedule_for_channel(
     )
 
 
+def channel_fee_view(
+    flat: int, proportional_ppm: int, imbalance_ppm: int, balance: int, capacity: int
+) -> ChannelFeeView:
+    """One channel end as fee computations see it, from a node's per-mediation fee settings."""
+    return ChannelFeeView(
+        schedule=fee_schedule_for_channel(flat, proportional_ppm, imbalance_ppm, capacity),
+        balance=balance,
+        capacity=capacity,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Initiator: margin and limit (initiator.py, settings.py)
 

@@ -249,6 +249,18 @@ class BalanceProof:
     def balance_hash(self) -> bytes:
         return hash_balance_data(self.transferred_amount, self.locked_amount, self.locksroot)
 
+    def envelope_fields(self) -> dict:
+        """The fields an envelope message (LockedTransfer, Unlock, LockExpired) copies from it."""
+        return {
+            "chain_id": self.chain_id,
+            "nonce": self.nonce,
+            "token_network_address": self.token_network_address,
+            "channel_identifier": self.channel_identifier,
+            "transferred_amount": self.transferred_amount,
+            "locked_amount": self.locked_amount,
+            "locksroot": self.locksroot,
+        }
+
     def packed(self, additional_hash: bytes) -> bytes:
         """The 212 bytes the sender signs (type 1 balance proof)."""
         return pack_balance_proof(

@@ -21,7 +21,7 @@ import logging
 from django.db import transaction
 
 from channels_app.models import ChainEvent, ChainOperation, Channel, NetworkChannel
-from channels_app.offchain import channel_state_of, channel_state_save, locks_to_json
+from channels_app.offchain import channel_state_of, channel_state_save, channels_lock, locks_to_json
 from channels_app.services.operations import operation_create
 from raidennode.nodes.models import Node
 from raidennode.nodes.services import node_account
@@ -29,7 +29,7 @@ from raidennode.protocol.channel import ChannelError, send_lock_expired
 from raidennode.protocol.messages import LockExpired
 
 from ..models import Payment
-from .handlers import _secret_registered_before, channels_for_update
+from ..selectors import secret_registered_before
 from .messaging import (
     Context,
     chain_context,
@@ -82,16 +82,15 @@ def locks_expire(context: Context) -> int:
         for _amount, expiration, secrethash_hex in locks:
             if context.block < _lock_expiry_block(int(expiration), context):
                 continue
-            secrethash = bytes.fromhex(secrethash_hex[2:])
-            if _secret_registered_before(secrethash, int(expiration)):
+            if secret_registered_before(secrethash_hex, int(expiration)):
                 continue
-            expired += _lock_expire(pk, secrethash, context)
+            expired += _lock_expire(pk, bytes.fromhex(secrethash_hex[2:]), context)
     return expired
 
 
 def _lock_expire(channel_pk: int, secrethash: bytes, context: Context) -> int:
     with transaction.atomic():
-        channel = channels_for_update([channel_pk]).get(channel_pk)
+        channel = channels_lock([channel_pk]).get(channel_pk)
         if channel is None:
             return 0
         node = channel.node
@@ -101,13 +100,7 @@ def _lock_expire(channel_pk: int, secrethash: bytes, context: Context) -> int:
             return 0  # removed meanwhile (unlocked or expired by a concurrent round)
         message = LockExpired(
             message_identifier=message_identifier_new(),
-            chain_id=proof.chain_id,
-            nonce=proof.nonce,
-            token_network_address=proof.token_network_address,
-            channel_identifier=proof.channel_identifier,
-            transferred_amount=proof.transferred_amount,
-            locked_amount=proof.locked_amount,
-            locksroot=proof.locksroot,
+            **proof.envelope_fields(),
             recipient=channel.partner_address,
             secrethash=secrethash,
         ).signed(node_account(node).signer)
@@ -191,16 +184,6 @@ def payments_paid_on_chain() -> int:
     return ended
 
 
-def _secret_registered_in_time(secrethash: str, expiration: int) -> str | None:
-    """The secret, when its registration on chain was mined before ``expiration``."""
-    event = (
-        ChainEvent.objects.filter(name="SecretRevealed", args__secrethash=secrethash, block_number__lt=expiration)
-        .values_list("args", flat=True)
-        .first()
-    )
-    return event["secret"] if event else None
-
-
 def payments_expire(context: Context) -> int:
     """Ends the pending payments whose lock has expired and that no LockExpired can end.
 
@@ -232,7 +215,7 @@ def payments_expire(context: Context) -> int:
             if payment is None:
                 continue
             if payment.role == Payment.Role.INITIATOR:
-                secret = _secret_registered_in_time(payment.secrethash, payment.expiration)
+                secret = secret_registered_before(payment.secrethash, payment.expiration)
                 if secret is not None:
                     payment_finish(payment, Payment.Status.SUCCEEDED, secret=secret)
                     state_change_log(payment.node, "payment_paid_on_chain", {"payment": payment.pk})

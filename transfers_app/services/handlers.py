@@ -8,7 +8,7 @@ Raising InvalidMessage / InvalidBalanceProof rejects the message with nothing ch
 
 from __future__ import annotations
 
-from channels_app.models import ChainEvent, Channel
+from channels_app.models import Channel
 from channels_app.offchain import (
     channel_lock_by_identifier,
     channel_state_of,
@@ -21,6 +21,7 @@ from raidennode.nodes.services import node_account
 from raidennode.protocol.channel import (
     ChannelError,
     InvalidBalanceProof,
+    balance,
     is_safe_to_wait,
     may_forward,
     receive_lock,
@@ -29,7 +30,7 @@ from raidennode.protocol.channel import (
     send_lock,
     send_unlock,
 )
-from raidennode.protocol.fees import ChannelFeeView, amount_without_fees, fee_schedule_for_channel
+from raidennode.protocol.fees import ChannelFeeView, amount_without_fees, channel_fee_view
 from raidennode.protocol.messages import (
     InvalidMessage,
     Lock,
@@ -43,6 +44,7 @@ from raidennode.protocol.metadata import metadata_routes
 from raidennode.sql import row_select
 
 from ..models import Message, Payment
+from ..selectors import secret_registered_before
 from .messaging import Context, Outcome, handles, message_identifier_new, message_record
 from .payments import payment_create, payment_finish, payment_for_update, payment_update
 
@@ -52,11 +54,6 @@ def channel_for_update(node: Node, token_network_address: str, channel_identifie
     if channel is None:
         raise InvalidMessage(f"no channel {channel_identifier} of {token_network_address} with this node")
     return channel
-
-
-def channels_for_update(pks: list[int]) -> dict[int, Channel]:
-    """Locks several Channel rows in ascending primary-key order (no deadlock between mediators)."""
-    return channels_lock(pks)
 
 
 def partner_proof_json(message) -> dict:
@@ -75,13 +72,6 @@ def partner_proof_json(message) -> dict:
 
 def _payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
     return payment_for_update(node, secrethash)
-
-
-def _secret_registered_before(secrethash: bytes, block: int) -> bool:
-    """Whether the secret was registered on chain (ingested) in a block before ``block``."""
-    return ChainEvent.objects.filter(
-        name="SecretRevealed", args__secrethash="0x" + secrethash.hex(), block_number__lt=block
-    ).exists()
 
 
 # --- LockedTransfer: target or mediator -----------------------------------------------------------
@@ -145,15 +135,13 @@ def _next_hop(node: Node, message: LockedTransfer) -> str | None:
 
 
 def _fee_view(node: Node, channel: Channel, state) -> ChannelFeeView:
-    from raidennode.protocol.channel import balance
-
     capacity = state.our.deposit + state.partner.deposit - state.our.withdrawn - state.partner.withdrawn
-    return ChannelFeeView(
-        schedule=fee_schedule_for_channel(
-            node.mediation_fee_flat, node.mediation_fee_proportional, node.mediation_fee_imbalance, capacity
-        ),
-        balance=balance(state.our, state.partner),
-        capacity=capacity,
+    return channel_fee_view(
+        node.mediation_fee_flat,
+        node.mediation_fee_proportional,
+        node.mediation_fee_imbalance,
+        balance(state.our, state.partner),
+        capacity,
     )
 
 
@@ -183,7 +171,7 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
             .values_list("pk", flat=True)
             .first()
         )
-    locked = channels_for_update([pk for pk in (payer_pk, payee_pk) if pk is not None])
+    locked = channels_lock([pk for pk in (payer_pk, payee_pk) if pk is not None])
     payer = locked[payer_pk]
     payer_state = receive_lock(channel_state_of(payer, context.chain_id), message.balance_proof, message.lock)
     if _payment_exists(node, message.lock.secrethash):
@@ -227,13 +215,7 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
     forwarded = LockedTransfer(
         message_identifier=message_identifier_new(),
         payment_identifier=message.payment_identifier,
-        chain_id=proof.chain_id,
-        nonce=proof.nonce,
-        token_network_address=proof.token_network_address,
-        channel_identifier=proof.channel_identifier,
-        transferred_amount=proof.transferred_amount,
-        locked_amount=proof.locked_amount,
-        locksroot=proof.locksroot,
+        **proof.envelope_fields(),
         token=message.token,
         recipient=next_hop,
         target=message.target,
@@ -279,18 +261,12 @@ def secret_request_received(node: Node, message: SecretRequest, row: Message, co
 
 def _unlock_payee(node: Node, payment: Payment, secret: bytes, context: Context) -> Message:
     """Sends Unlock to our payee for this payment's lock (we learned the secret from it)."""
-    channel = channels_for_update([payment.payee_channel_id])[payment.payee_channel_id]
+    channel = channels_lock([payment.payee_channel_id])[payment.payee_channel_id]
     state, proof, lock = send_unlock(channel_state_of(channel, context.chain_id), bytes.fromhex(payment.secrethash[2:]))
     unlock = Unlock(
         message_identifier=message_identifier_new(),
         payment_identifier=payment.payment_identifier,
-        chain_id=proof.chain_id,
-        nonce=proof.nonce,
-        token_network_address=proof.token_network_address,
-        channel_identifier=proof.channel_identifier,
-        transferred_amount=proof.transferred_amount,
-        locked_amount=proof.locked_amount,
-        locksroot=proof.locksroot,
+        **proof.envelope_fields(),
         secret=secret,
     ).signed(node_account(node).signer)
     channel_state_save(channel, state)
@@ -366,7 +342,7 @@ def lock_expired_received(node: Node, message: LockExpired, row: Message, contex
     channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
     state = channel_state_of(channel, context.chain_id)
     lock = state.partner.lock_for(message.secrethash)
-    if lock is not None and _secret_registered_before(message.secrethash, lock.expiration):
+    if lock is not None and secret_registered_before("0x" + message.secrethash.hex(), lock.expiration):
         raise InvalidBalanceProof("the secret of this lock was registered on chain in time")
     state, lock = receive_lock_expired(
         state, message.balance_proof, message.secrethash, context.block, context.confirmations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from channels_app.models import Channel, NetworkChannel, TokenNetwork
 from raidennode.nodes.models import Node
-from raidennode.protocol.fees import ChannelFeeView, amount_with_fees, fee_margin, fee_schedule_for_channel
+from raidennode.protocol.fees import ChannelFeeView, amount_with_fees, channel_fee_view, fee_margin
 from raidennode.protocol.routing import Edge, find_routes
 
 
@@ -114,11 +114,7 @@ def routes_find(
 
     def fee_view(hop: ChannelHop) -> ChannelFeeView:
         flat, proportional, imbalance = fees.get(hop.node_address, (0, 0, 0))
-        return ChannelFeeView(
-            schedule=fee_schedule_for_channel(flat, proportional, imbalance, hop.capacity),
-            balance=hop.balance,
-            capacity=hop.capacity,
-        )
+        return channel_fee_view(flat, proportional, imbalance, hop.balance, hop.capacity)
 
     def locked_amount_for(path: list[str]) -> int | None:
         """What the first hop must carry so that the target receives ``amount``."""

@@ -12,7 +12,7 @@ import time
 from django.db import transaction
 
 from channels_app.models import ChainOperation, Channel
-from channels_app.offchain import channel_state_of, channel_state_save
+from channels_app.offchain import channel_state_of, channel_state_save, channels_lock
 from channels_app.selectors import channel_by_pk
 from channels_app.services.operations import operation_create, operation_run
 from channels_app.services.waiting import wait_for_chain
@@ -33,7 +33,7 @@ from raidennode.protocol.channel import (
 from raidennode.protocol.messages import WithdrawConfirmation, WithdrawExpired, WithdrawRequest
 
 from ..models import Message
-from .handlers import channel_for_update, channels_for_update
+from .handlers import channel_for_update
 from .messaging import (
     Context,
     Outcome,
@@ -249,7 +249,7 @@ def withdraw_expired_received(node: Node, message: WithdrawExpired, row: Message
 def withdraw_expire(node: Node, channel_pk: int, total_withdraw: int, context: Context) -> None:
     """Sends WithdrawExpired for our withdraw that never reached the chain (a duty)."""
     with transaction.atomic():
-        channel = channels_for_update([channel_pk])[channel_pk]
+        channel = channels_lock([channel_pk])[channel_pk]
         state = channel_state_of(channel, context.chain_id)
         try:
             state, nonce, pending = send_withdraw_expired(state, total_withdraw)
