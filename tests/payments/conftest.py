@@ -47,3 +47,55 @@ def line(make_node, api_for, token):
     open_channel(a, token, bob, 100)
     open_channel(b, token, carol, 100)
     return (alice, bob, carol), (a, b, c)
+
+
+def post_in_background(api, path: str, body: dict, results: list):
+    """POSTs from a thread of its own (a request that blocks, e.g. a payment waiting for its
+    lock); appends (status, body) to ``results``. Returns the started thread."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    from tests.conftest import Api
+
+    def run() -> None:
+        try:
+            response = Api(Client(), api.prefix).post(path, body)
+            results.append((response.status_code, response.json_body))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def wait_until(predicate, what: str, seconds: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def duty_rounds(until, what: str, rounds: int = 400) -> None:
+    """Runs ingestion and every duty, as beat would, until ``until()`` holds."""
+    import time
+
+    from channels_app.models import ChainOperation
+    from channels_app.services.duties import chain_duties_run
+    from channels_app.services.ingest import chain_ingest_all
+    from transfers_app.services.duties import transfer_duties_run
+
+    for _ in range(rounds):
+        chain_ingest_all()
+        chain_duties_run()
+        transfer_duties_run()
+        if until():
+            return
+        time.sleep(0.05)
+    operations = list(ChainOperation.objects.values_list("kind", "status", "error_message"))
+    raise AssertionError(f"timed out waiting for {what}: {operations}")

@@ -9,8 +9,6 @@ import time
 import pytest
 
 from channels_app.models import ChainEvent, ChainOperation
-from channels_app.services.duties import chain_duties_run
-from channels_app.services.ingest import chain_ingest_all
 from raidennode.chain.proxies import TokenNetworkProxy
 from raidennode.nodes.services import node_account, node_stop
 from raidennode.protocol.addresses import address_to_bytes
@@ -19,9 +17,8 @@ from raidennode.protocol.messages import message_from_dict
 from raidennode.protocol.packing import pack_signed_balance_proof
 from tests.conftest import TEST_SETTLE_TIMEOUT
 from transfers_app.models import Message
-from transfers_app.services.duties import transfer_duties_run
 
-from .conftest import channel_of, pay
+from .conftest import channel_of, duty_rounds, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,21 +93,9 @@ def test_a_stale_close_never_gains(pair, token, chain_env):
     )
 
     # Alice's node sees the close and answers with bob's latest balance proof, then settles.
-    def rounds(until, what):
-        for _ in range(400):
-            chain_ingest_all()
-            chain_duties_run()
-            transfer_duties_run()
-            if until():
-                return
-            time.sleep(0.05)
-        raise AssertionError(
-            f"timed out waiting for {what}: {list(ChainOperation.objects.values_list('kind', 'status'))}"
-        )
-
-    rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the update")
+    duty_rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the update")
     chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
-    rounds(lambda: ChainEvent.objects.filter(name="ChannelSettled").exists(), "the settlement")
+    duty_rounds(lambda: ChainEvent.objects.filter(name="ChannelSettled").exists(), "the settlement")
     # Alice gets at least her books (145); bob's stale proof only cost him alice's last 5.
     assert chain_env.token_balance(alice.address) == 900 + 150
     assert chain_env.token_balance(alice.address) >= 900 + books_alice
@@ -127,23 +112,14 @@ def test_a_failed_update_is_retried_until_it_succeeds(pair, token, chain_env):
     assert closed.status_code == 200, closed.json_body
     node_stop(bob)  # bob does nothing more: alice's node alone must get her money
 
-    def rounds(until, what, count=400):
-        for _ in range(count):
-            chain_ingest_all()
-            chain_duties_run()
-            if until():
-                return
-            time.sleep(0.05)
-        raise AssertionError(
-            f"timed out waiting for {what}: {list(ChainOperation.objects.values_list('kind', 'status'))}"
-        )
-
-    rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="failed").exists(), "a failed update")
+    duty_rounds(
+        lambda: ChainOperation.objects.filter(kind="channel_update", status="failed").exists(), "a failed update"
+    )
     notes = a.get("/notifications").json_body  # nobody was waiting on that operation: alice is told
     assert [note["id"] for note in notes] == ["missing_gas_reserve"], notes
     chain_env.set_eth(alice.address, 10**20)
-    rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the retry")
+    duty_rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the retry")
     chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
-    rounds(lambda: ChainEvent.objects.filter(name="ChannelSettled").exists(), "the settlement")
+    duty_rounds(lambda: ChainEvent.objects.filter(name="ChannelSettled").exists(), "the settlement")
     assert chain_env.token_balance(alice.address) == 900 + 140
     assert chain_env.token_balance(bob.address) == 900 + 60

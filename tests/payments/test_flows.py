@@ -3,53 +3,29 @@
 from __future__ import annotations
 
 import random
-import threading
-import time
 from collections import defaultdict
 
 import pytest
-from django.db import connection
-from django.test import Client
 
 from channels_app.services.ingest import chain_ingest_all
 from raidennode.nodes.services import node_start, node_stop
-from tests.conftest import Api
 from transfers_app.models import Message, Payment
 from transfers_app.services.duties import transfer_duties_run
 from transfers_app.services.messaging import messages_redeliver
 
-from .conftest import channel_of, pay
+from .conftest import channel_of, pay, post_in_background, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _in_thread(api: Api, path: str, body: dict, results: list) -> threading.Thread:
-    def run() -> None:
-        try:
-            response = Api(Client(), api.prefix).post(path, body)
-            results.append((response.status_code, response.json_body))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def _until(predicate, what: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_an_unrevealed_lock_expires_and_the_amount_comes_back(pair, token, chain_env):
     alice, bob, a, b = pair
     results: list = []
     secrethash = "0x" + random.randbytes(32).hex()
-    thread = _in_thread(a, f"/payments/{token}/{bob.address}", {"amount": "30", "secret_hash": secrethash}, results)
-    _until(lambda: len(b.get("/pending_transfers").json_body) == 1, "the target's pending transfer")
+    thread = post_in_background(
+        a, f"/payments/{token}/{bob.address}", {"amount": "30", "secret_hash": secrethash}, results
+    )
+    wait_until(lambda: len(b.get("/pending_transfers").json_body) == 1, "the target's pending transfer")
     assert channel_of(a, token, bob)["balance"] == "100"  # locked, not transferred
     payment = Payment.objects.get(node=alice)
 
@@ -75,8 +51,8 @@ def test_a_failed_delivery_is_retried_and_the_payment_completes(pair, token):
     alice, bob, a, b = pair
     node_stop(bob)
     results: list = []
-    thread = _in_thread(a, f"/payments/{token}/{bob.address}", {"amount": "12"}, results)
-    _until(lambda: Message.objects.filter(kind="LockedTransfer", attempts__gte=1).exists(), "a refused delivery")
+    thread = post_in_background(a, f"/payments/{token}/{bob.address}", {"amount": "12"}, results)
+    wait_until(lambda: Message.objects.filter(kind="LockedTransfer", attempts__gte=1).exists(), "a refused delivery")
     transfer = Message.objects.get(kind="LockedTransfer")
     assert transfer.status == "pending" and "stopped" in transfer.error
     assert not results  # the payment waits
@@ -151,7 +127,7 @@ def test_concurrent_payments_on_one_channel(pair, token):
     threads = []
     for index in range(24):
         sender, target = (a, bob) if index % 2 == 0 else (b, alice)
-        threads.append(_in_thread(sender, f"/payments/{token}/{target.address}", {"amount": "3"}, results))
+        threads.append(post_in_background(sender, f"/payments/{token}/{target.address}", {"amount": "3"}, results))
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(status for status, _ in results) == [200] * 24, results
@@ -170,7 +146,7 @@ def test_concurrent_payments_on_one_channel(pair, token):
 def test_concurrent_payments_cannot_overspend(pair, token):
     alice, bob, a, b = pair
     results: list = []
-    threads = [_in_thread(a, f"/payments/{token}/{bob.address}", {"amount": "30"}, results) for _ in range(6)]
+    threads = [post_in_background(a, f"/payments/{token}/{bob.address}", {"amount": "30"}, results) for _ in range(6)]
     for thread in threads:
         thread.join(timeout=60)
     statuses = sorted(status for status, _ in results)

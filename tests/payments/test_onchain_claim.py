@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import random
-import threading
-import time
 
 import pytest
-from django.db import connection, transaction
-from django.test import Client
+from django.db import transaction
 
-from channels_app.models import ChainEvent, ChainOperation
-from channels_app.services.duties import chain_duties_run
-from channels_app.services.ingest import chain_ingest_all
+from channels_app.models import ChainEvent
 from raidennode.nodes.services import node_account, node_start, node_stop
 from raidennode.protocol.hashing import sha256
 from raidennode.protocol.messages import RevealSecret
-from tests.conftest import TEST_SETTLE_TIMEOUT, Api
+from tests.conftest import TEST_SETTLE_TIMEOUT
 from transfers_app.models import Payment
 from transfers_app.services.duties import transfer_duties_run
 from transfers_app.services.messaging import message_identifier_new, message_record, messages_send_after_commit
 
-from .conftest import channel_of
+from .conftest import channel_of, duty_rounds, post_in_background, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _rounds(until, what: str, rounds: int = 400) -> None:
-    for _ in range(rounds):
-        chain_ingest_all()
-        chain_duties_run()
-        transfer_duties_run()
-        if until():
-            return
-        time.sleep(0.05)
-    operations = list(ChainOperation.objects.values_list("kind", "status", "error_message"))
-    raise AssertionError(f"timed out waiting for {what}: {operations}")
 
 
 def test_a_silent_payer_cannot_keep_what_it_owes(pair, token, chain_env):
@@ -43,21 +26,10 @@ def test_a_silent_payer_cannot_keep_what_it_owes(pair, token, chain_env):
     secret = random.randbytes(32)
     results: list = []
 
-    def initiate() -> None:
-        try:
-            response = Api(Client(), a.prefix).post(
-                f"/payments/{token}/{bob.address}", {"amount": "30", "secret_hash": "0x" + sha256(secret).hex()}
-            )
-            results.append((response.status_code, response.json_body))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=initiate)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not Payment.objects.filter(node=bob, secret_requested=True).exists():
-        assert time.monotonic() < deadline, "bob never asked for the secret"
-        time.sleep(0.02)
+    thread = post_in_background(
+        a, f"/payments/{token}/{bob.address}", {"amount": "30", "secret_hash": "0x" + sha256(secret).hex()}, results
+    )
+    wait_until(lambda: Payment.objects.filter(node=bob, secret_requested=True).exists(), "bob to ask for the secret")
 
     # Alice reveals the secret to Bob and then goes silent: Bob's RevealSecret to her is refused,
     # so she never sends the Unlock that would pay him off-chain.
@@ -76,23 +48,23 @@ def test_a_silent_payer_cannot_keep_what_it_owes(pair, token, chain_env):
     assert transfer_duties_run() == 0  # too early: there is still time for an Unlock
     head = chain_env.client.block_number()
     chain_env.mine(owed.expiration - owed.payer_channel.reveal_timeout - head)
-    _rounds(lambda: ChainEvent.objects.filter(name="SecretRevealed").exists(), "the secret registration")
+    duty_rounds(lambda: ChainEvent.objects.filter(name="SecretRevealed").exists(), "the secret registration")
     revealed = ChainEvent.objects.get(name="SecretRevealed")
     assert revealed.block_number < owed.expiration
     closed = b.patch(f"/channels/{token}/{alice.address}", {"state": "closed"})
     assert closed.status_code == 200, closed.json_body
     chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
-    _rounds(lambda: ChainEvent.objects.filter(name="ChannelUnlocked").exists(), "the on-chain unlock")
+    duty_rounds(lambda: ChainEvent.objects.filter(name="ChannelUnlocked").exists(), "the on-chain unlock")
 
     assert chain_env.token_balance(bob.address) == 900 + 100 + 30
     assert chain_env.token_balance(alice.address) == 900 + 70
-    _rounds(lambda: Payment.objects.get(node=bob).status == "succeeded", "bob's payment to end")
+    duty_rounds(lambda: Payment.objects.get(node=bob).status == "succeeded", "bob's payment to end")
     received = b.get("/payments").json_body
     assert [(e["event"], e["amount"]) for e in received] == [("EventPaymentReceivedSuccess", "30")]
 
     # Alice's request ends too: the payment was made, on chain.
     node_start(alice)
-    _rounds(lambda: bool(results), "alice's answer")
+    duty_rounds(lambda: bool(results), "alice's answer")
     thread.join(timeout=10)
     assert results[0][0] == 200, results
     assert results[0][1]["secret"] == "0x" + secret.hex()
@@ -103,21 +75,12 @@ def test_a_mediator_whose_payer_stays_silent_is_paid_on_chain(line, token, chain
     secret = random.randbytes(32)
     results: list = []
 
-    def initiate() -> None:
-        try:
-            response = Api(Client(), a.prefix).post(
-                f"/payments/{token}/{carol.address}", {"amount": "20", "secret_hash": "0x" + sha256(secret).hex()}
-            )
-            results.append((response.status_code, response.json_body))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=initiate)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not Payment.objects.filter(node=carol, secret_requested=True).exists():
-        assert time.monotonic() < deadline, "carol never asked for the secret"
-        time.sleep(0.02)
+    thread = post_in_background(
+        a, f"/payments/{token}/{carol.address}", {"amount": "20", "secret_hash": "0x" + sha256(secret).hex()}, results
+    )
+    wait_until(
+        lambda: Payment.objects.filter(node=carol, secret_requested=True).exists(), "carol to ask for the secret"
+    )
 
     # Alice reveals the secret to Carol and goes silent. Carol reveals it to Bob, who pays her
     # with Unlock and asks Alice for his money in vain.
@@ -134,18 +97,18 @@ def test_a_mediator_whose_payer_stays_silent_is_paid_on_chain(line, token, chain
 
     head = chain_env.client.block_number()
     chain_env.mine(mediated.expiration - mediated.payer_channel.reveal_timeout - head)
-    _rounds(lambda: ChainEvent.objects.filter(name="SecretRevealed").exists(), "the mediator's secret registration")
+    duty_rounds(lambda: ChainEvent.objects.filter(name="SecretRevealed").exists(), "the mediator's secret registration")
     assert ChainEvent.objects.get(name="SecretRevealed").block_number < mediated.expiration
     closed = b.patch(f"/channels/{token}/{alice.address}", {"state": "closed"})
     assert closed.status_code == 200, closed.json_body
     chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
-    _rounds(lambda: ChainEvent.objects.filter(name="ChannelUnlocked").exists(), "the on-chain unlock")
-    _rounds(lambda: Payment.objects.get(node=bob).status == "succeeded", "the mediator's payment to end")
+    duty_rounds(lambda: ChainEvent.objects.filter(name="ChannelUnlocked").exists(), "the on-chain unlock")
+    duty_rounds(lambda: Payment.objects.get(node=bob).status == "succeeded", "the mediator's payment to end")
 
     # Bob paid Carol 20 off-chain and got what Alice locked for him on chain: he lost nothing.
     assert chain_env.token_balance(bob.address) == 1000 - 100 + bob_owed
     assert channel_of(b, token, carol)["balance"] == str(100 - 20)
     node_start(alice)
-    _rounds(lambda: bool(results), "alice's answer")
+    duty_rounds(lambda: bool(results), "alice's answer")
     thread.join(timeout=10)
     assert results[0][0] == 200, results

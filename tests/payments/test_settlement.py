@@ -4,59 +4,22 @@ update, settle and unlock on chain. Every token must end where the books said.""
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
-from django.db import connection
-from django.test import Client
 
 from channels_app.models import ChainEvent, ChainOperation
-from channels_app.services.duties import chain_duties_run
-from channels_app.services.ingest import chain_ingest_all
-from tests.conftest import TEST_SETTLE_TIMEOUT, Api
+from tests.conftest import TEST_SETTLE_TIMEOUT
 from transfers_app.models import Payment
-from transfers_app.services.duties import transfer_duties_run
 
-from .conftest import channel_of, pay
+from .conftest import channel_of, duty_rounds, pay, post_in_background, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _pending_payment(api_prefix: str, token: str, target, amount: int, results: list) -> None:
+def _pending_payment(api, token: str, target, amount: int, results: list):
     """A payment whose secret nobody knows: its lock stays pending until it expires."""
-    try:
-        response = Api(Client(), api_prefix).post(
-            f"/payments/{token}/{target.address}",
-            {"amount": str(amount), "secret_hash": "0x" + random.randbytes(32).hex()},
-        )
-        results.append((response.status_code, response.json_body))
-    finally:
-        connection.close()
-
-
-def _wait_for(predicate, what: str, rounds: int = 400) -> None:
-    import time
-
-    for _ in range(rounds):
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _settle(chain_env, until) -> None:
-    for _ in range(600):
-        chain_ingest_all()
-        chain_duties_run()
-        transfer_duties_run()
-        if until():
-            return
-        import time
-
-        time.sleep(0.05)
-    operations = list(ChainOperation.objects.values_list("kind", "status", "error_message"))
-    events = list(ChainEvent.objects.values_list("name", flat=True))
-    raise AssertionError(f"the channel did not settle and unlock: {operations} {events}")
+    body = {"amount": str(amount), "secret_hash": "0x" + random.randbytes(32).hex()}
+    return post_in_background(api, f"/payments/{token}/{target.address}", body, results)
 
 
 def test_on_chain_balances_equal_the_books(pair, token, chain_env):
@@ -68,13 +31,11 @@ def test_on_chain_balances_equal_the_books(pair, token, chain_env):
 
     results: list = []
     threads = [
-        threading.Thread(target=_pending_payment, args=(a.prefix, token, bob, 3, results)),
-        threading.Thread(target=_pending_payment, args=(a.prefix, token, bob, 4, results)),
-        threading.Thread(target=_pending_payment, args=(b.prefix, token, alice, 2, results)),
+        _pending_payment(a, token, bob, 3, results),
+        _pending_payment(a, token, bob, 4, results),
+        _pending_payment(b, token, alice, 2, results),
     ]
-    for thread in threads:
-        thread.start()
-    _wait_for(lambda: len(a.get("/pending_transfers").json_body) == 3, "the pending transfers")
+    wait_until(lambda: len(a.get("/pending_transfers").json_body) == 3, "the pending transfers")
     pending = a.get("/pending_transfers").json_body
     # locked_amount is the balance proof's: the second lock's proof carries both locks
     locked = sorted(int(p["locked_amount"]) for p in pending if p["role"] == "initiator")
@@ -90,7 +51,7 @@ def test_on_chain_balances_equal_the_books(pair, token, chain_env):
     # to their senders with an on-chain unlock (their secrets were never registered).
     closed = a.patch(f"/channels/{token}/{bob.address}", {"state": "closed"})
     assert closed.status_code == 200, closed.json_body
-    _settle(chain_env, lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists())
+    duty_rounds(lambda: ChainOperation.objects.filter(kind="channel_update", status="succeeded").exists(), "the update")
     chain_env.mine(TEST_SETTLE_TIMEOUT + 1)
 
     def done() -> bool:
@@ -98,7 +59,7 @@ def test_on_chain_balances_equal_the_books(pair, token, chain_env):
             ChainEvent.objects.filter(name="ChannelUnlocked").count() == 2
         )
 
-    _settle(chain_env, done)
+    duty_rounds(done, "the settlement and both unlocks", rounds=600)
     update = ChainOperation.objects.get(kind="channel_update")
     assert update.status == "succeeded" and update.result.get("transaction_hash"), update.result
     assert chain_env.token_balance(alice.address) == 900 + books_alice
