@@ -673,28 +673,37 @@ def print_table(runs: list[Run]) -> None:
         )
         for r in runs
     ]
+    say_table(headers, rows, left_columns=2)
+
+
+def say_table(headers, rows, left_columns: int = 1) -> None:
+    """Prints an aligned text table: the first ``left_columns`` left-aligned, numbers right."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
+
+    def cells(values) -> str:
+        return "  ".join(v.ljust(w) if i < left_columns else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
+
+    line = cells(headers)
     say(line)
     say("-" * len(line))
     for row in rows:
-        say("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        say(cells(row))
 
 
 # --- main ------------------------------------------------------------------------------------------
 
 
-def _interrupt(signum, frame) -> None:
-    STOP.set()  # background threads (senders, load) see it at once
-    raise KeyboardInterrupt
+def main_with_cleanup(run, args, stop: threading.Event) -> int:
+    """Runs ``run(args, stack)`` so that Ctrl-C and SIGTERM both end it through the clean-up of
+    ``stack`` (SIGINT is set explicitly: Python leaves it ignored when the script was started in
+    the background); ``stop`` tells background threads at once."""
 
+    def interrupt(signum, frame) -> None:
+        stop.set()
+        raise KeyboardInterrupt
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # Ctrl-C and SIGTERM both end the run through the clean-up below (SIGINT is set explicitly:
-    # Python leaves it ignored when the script was started in the background).
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     stack = contextlib.ExitStack()
     try:
         return run(args, stack)
@@ -702,10 +711,14 @@ def main(argv: list[str] | None = None) -> int:
         say("\ninterrupted; cleaning up")
         return 130
     finally:
-        STOP.set()
+        stop.set()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_with_cleanup(run, parse_args(argv), STOP)
 
 
 def run(args, stack: contextlib.ExitStack) -> int:

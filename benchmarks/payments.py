@@ -84,7 +84,9 @@ import requests  # noqa: E402
 from benchmarks.api_reads import (  # noqa: E402
     Gunicorn,
     machine_facts,
+    main_with_cleanup,
     say,
+    say_table,
     scratch_database_create,
     scratch_database_drop,
 )
@@ -726,37 +728,14 @@ def print_table(scenarios: list[Scenario], concurrency: int) -> None:
                 f"{s.cpu['client'] / n * 1000:.2f}",
             )
         )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
-    say(line)
-    say("-" * len(line))
-    for row in rows:
-        say("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    say_table(headers, rows)
 
 
 # --- main ------------------------------------------------------------------------------------------
 
 
-def _interrupt(signum, frame) -> None:
-    STOP.set()
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    stack = contextlib.ExitStack()
-    try:
-        return run(args, stack)
-    except KeyboardInterrupt:
-        say("\ninterrupted; cleaning up")
-        return 130
-    finally:
-        STOP.set()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.close()
+    return main_with_cleanup(run, parse_args(argv), STOP)
 
 
 def run(args, stack: contextlib.ExitStack) -> int:

@@ -77,7 +77,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -97,7 +96,9 @@ from benchmarks.api_reads import (  # noqa: E402
     Gunicorn,
     free_port,
     machine_facts,
+    main_with_cleanup,
     say,
+    say_table,
     scratch_database_create,
     scratch_database_drop,
 )
@@ -770,37 +771,14 @@ def summary(values: list[float]) -> tuple[float, float]:
 
 def print_table(rows: list[tuple[str, str, str, str]]) -> None:
     headers = ("measurement", "median", "max", "runs")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
-    say(line)
-    say("-" * len(line))
-    for row in rows:
-        say("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    say_table(headers, rows)
 
 
 # --- main ------------------------------------------------------------------------------------------------
 
 
-def _interrupt(signum, frame) -> None:
-    STOP.set()
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    stack = contextlib.ExitStack()
-    try:
-        return run(args, stack)
-    except KeyboardInterrupt:
-        say("\ninterrupted; cleaning up")
-        return 130
-    finally:
-        STOP.set()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the clean-up finish
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.close()
+    return main_with_cleanup(run, parse_args(argv), STOP)
 
 
 def run(args, stack: contextlib.ExitStack) -> int:
