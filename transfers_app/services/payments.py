@@ -147,10 +147,14 @@ def payment_initiate(node: Node, request: PaymentRequest) -> Payment:
     Locks the first hop's Channel row while adding the lock.
     """
     token_network = _validate(node, request)
-    identifier = request.identifier if request.identifier is not None else secrets.randbits(64) or 1
-    earlier = _existing(node, request, token_network, identifier)
-    if earlier is not None:
-        return payment_wait(earlier)
+    if request.identifier is not None:
+        identifier = request.identifier
+        earlier = _existing(node, request, token_network, identifier)
+        if earlier is not None:
+            return payment_wait(earlier)
+    else:
+        # A fresh identifier names a new payment: no earlier one to attach to or replay.
+        identifier = secrets.randbits(64) or 1
     routes = _routes(node, token_network, request)
     secret = request.secret
     if secret is None and request.secrethash is None:
