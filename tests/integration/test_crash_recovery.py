@@ -236,8 +236,10 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
                 node, partner = (alice, bob) if index % 2 == 0 else (bob, alice)
                 totals[node.address] += 1
                 # A request cut off by a kill may or may not have been accepted: retry it, as a
-                # client would (a total is idempotent; 409 means it was applied already).
-                while True:
+                # client would (a total is idempotent; 409 means it was applied already). Bounded,
+                # so that a top-up that never lands fails the test instead of hanging it.
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline:
                     try:
                         response = session.patch(
                             f"{hosted.api(node)}/channels/{token}/{partner.address}",
@@ -251,11 +253,13 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
                     deposits.append(response.status_code)
                     if response.status_code in (200, 409):
                         break
+                    deposits.append(response.text[:300])
                     time.sleep(0.5)
 
-        clients = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
-        topping = threading.Thread(target=top_ups)
-        killing = threading.Thread(target=killer)
+        # daemon threads: a thread still looping when the test fails must not keep pytest from exiting
+        clients = [threading.Thread(target=client, args=(index,), daemon=True) for index in range(CLIENTS)]
+        topping = threading.Thread(target=top_ups, daemon=True)
+        killing = threading.Thread(target=killer, daemon=True)
         for thread in [*clients, topping, killing]:
             thread.start()
         for thread in clients:
