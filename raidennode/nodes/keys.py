@@ -2,10 +2,12 @@
 
 RAIDEN_KEY_ENCRYPTION_KEYS is a comma-separated list of Fernet keys. The first one encrypts new
 keys; every one of them decrypts (MultiFernet), so a new key is put first and the old ones are
-kept until ``manage.py rotatekeys`` has re-encrypted every stored key.
+kept until ``manage.py rotatekeys`` (``custody.keys_rotate``) has re-encrypted every stored key
+(docs/operations.md, "Key custody").
 
-This is the only module that sees plaintext keys; they leave it only inside a Signer or an
-eth_account LocalAccount, never as a string.
+Plaintext keys are handled only here, in ``services`` (inside a NodeAccount, which signs) and in
+``custody`` (keystore import and export, as local variables for one call); they are never logged,
+returned as a string or shown.
 """
 
 from __future__ import annotations
