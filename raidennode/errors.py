@@ -60,3 +60,13 @@ class InternalError(ServiceError):
     """A bug: the API answers Raiden's 500 body (and keeps serving)."""
 
     status = 500
+
+
+class TooManyRequests(ServiceError):
+    """A per-node limit (requests per minute, largest payment): 429."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -186,6 +186,8 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["raidennode.api.renderers.RaidenJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
+    # Node resources choose their authenticators per request (raidennode.api.auth), so that
+    # RAIDEN_AUTH can be switched off for the embedded demo.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
@@ -268,6 +270,23 @@ RAIDEN_BALANCE_PROOF_SOURCE = env_str(
 )
 # A close first tries a cooperative settle with a co-hosted partner, as Raiden 3.0.1 does.
 RAIDEN_COOPERATIVE_SETTLE = env_bool("RAIDEN_COOPERATIVE_SETTLE", True)
+
+# --- Hosting many users ----------------------------------------------------------------------
+# On: every API call needs an API token (Authorization: Token <key>, or HTTP Basic with the key
+# as password) or a logged-in session, and reaches only the caller's own nodes. Off: Raiden's
+# unauthenticated local API, for the embedded demo only.
+RAIDEN_AUTH = env_bool("RAIDEN_AUTH", True)
+# Angular (the WebUI) sends the CSRF cookie XSRF-TOKEN back as the X-XSRF-TOKEN header.
+CSRF_COOKIE_NAME = "XSRF-TOKEN"
+CSRF_HEADER_NAME = "HTTP_X_XSRF_TOKEN"
+# Request counters of the per-node limits live in the cache: Redis, so every web process shares them.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "raidennode"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 # What runs after the chain duties each round (the embedded chain loop; Celery beat runs each
 # as its own task, see CELERY_BEAT_SCHEDULE): payments' lock and withdraw expiry, redelivery.
 RAIDEN_EXTRA_DUTIES = ["transfers_app.services.duties.transfer_duties_run"]

@@ -73,6 +73,18 @@ class DevChain:
         self.client.rpc("anvil_setBalance", [address, hex(wei)])
 
 
+# Most tests drive Raiden's unauthenticated local API; tests/auth switch RAIDEN_AUTH on per test
+# (settings fixture). The environment variable reaches the hosted processes tests start.
+os.environ["RAIDEN_AUTH"] = "off"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def raiden_auth_off() -> None:
+    from django.conf import settings as django_settings
+
+    django_settings.RAIDEN_AUTH = False
+
+
 @pytest.fixture(scope="session")
 def devchain() -> DevChain:
     anvil = AnvilProcess()

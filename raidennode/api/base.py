@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
+from django.conf import settings
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from rest_framework import viewsets
 from rest_framework.request import Request
 
 from raidennode.errors import ServiceUnavailable
+from raidennode.nodes.audit import audit_record
+from raidennode.nodes.limits import request_admit
 from raidennode.nodes.models import Node
 from raidennode.nodes.selectors import node_by_address, node_default
 from raidennode.protocol.addresses import is_checksum_address
 
+from .auth import actor_of, authenticators, node_for_caller, token_of
 from .errors import (
     SERVICE_UNAVAILABLE,
     SHUTTING_DOWN,
@@ -28,6 +34,8 @@ from .errors import (
 )
 
 JSON_CONTENT_TYPE = re.compile(r"^application/(json|[^;/\s]+\+json)\s*(;.*)?$", re.IGNORECASE)
+# reads (and OPTIONS) change nothing, so they are not audited
+AUDIT_SKIPPED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADDRESS_KWARGS = ("node_address", "token_address", "partner_address", "target_address")
 
 
@@ -48,20 +56,63 @@ class NodeViewSet(viewsets.ViewSet):
     # /status answers while the node is not ready; everything else gets 503 until then.
     requires_ready = True
 
+    def get_authenticators(self) -> list:
+        return authenticators()
+
     def initial(self, request: Request, *args, **kwargs) -> None:
+        request.started = time.monotonic()
         # Path addresses are checked before anything else, method dispatch included.
         for key in ADDRESS_KWARGS:
             if key in kwargs:
                 path_address_check(kwargs[key])
-        super().initial(request, *args, **kwargs)
-        request.node = self.node_resolve(kwargs.get("node_address"))
+        super().initial(request, *args, **kwargs)  # authenticates: 401 on bad credentials
+        request.node = self.node_resolve(request, kwargs.get("node_address"))
+        request_admit(request.node)
         request.api_prefix = self.api_prefix(request)
         if not request.node.is_running:
             raise ServiceUnavailable(SHUTTING_DOWN)
         if self.requires_ready:
             self.ready_check(request)
 
-    def node_resolve(self, address: str | None) -> Node:
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method not in AUDIT_SKIPPED_METHODS:
+            self.audit(request, response)
+        return response
+
+    @staticmethod
+    def audit(request: Request, response) -> None:
+        """One audit entry for a state-changing call, whatever its answer."""
+        # Only what authentication established; a request refused before it is "anonymous".
+        authenticated = hasattr(request, "_user")
+        token = token_of(request) if authenticated else None
+        user = request.user if authenticated else None
+        data = response.data if response.status_code >= 400 else None
+        errors = data.get("errors", "") if isinstance(data, dict) else ""
+        try:
+            raw_body = request._request.body
+        except RawPostDataException:  # read as a stream by a parser: not kept
+            raw_body = b""
+        audit_record(
+            node=getattr(request, "node", None),
+            user_id=user.pk if user is not None and user.is_authenticated else None,
+            api_token_id=token.pk if token is not None else None,
+            actor=actor_of(request) if authenticated else "anonymous",
+            method=request.method,
+            path=request.path,
+            raw_body=raw_body,
+            status_code=response.status_code,
+            result=errors if isinstance(errors, str) else json.dumps(errors),
+            duration_ms=int((time.monotonic() - getattr(request, "started", time.monotonic())) * 1000),
+        )
+
+    def node_resolve(self, request: Request, address: str | None) -> Node:
+        if settings.RAIDEN_AUTH:
+            node = node_for_caller(request, address)
+            if node is None:
+                # The same answer as for a node that is not hosted: no one learns others' nodes.
+                raise PathAddressInvalid(f"No node with address {address} is hosted here.")
+            return node
         if address is None:
             node = node_default()
             if node is None:

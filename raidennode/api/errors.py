@@ -58,6 +58,9 @@ def _response(data, status: int, compact: bool = False, headers: dict | None = N
 def exception_handler(exc, context):
     """Maps every exception a view raises to Raiden's error bodies; never DRF's ``detail``."""
     if isinstance(exc, ServiceError):
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return _response({"errors": exc.message}, exc.status, headers={"Retry-After": str(retry_after)})
         if exc.status >= 500 and exc.status != 501 and exc.status != 503:
             return _response({"errors": [exc.message]}, exc.status)  # Raiden's 500 body is a list
         return _response({"errors": exc.message}, exc.status)
@@ -89,7 +92,10 @@ def exception_handler(exc, context):
     if isinstance(exc, RpcUnavailable):
         return _response({"errors": f"The Ethereum node is not reachable; try again later. ({exc})"}, 503)
     if isinstance(exc, exceptions.APIException):
-        return _response({"errors": str(exc.detail)}, exc.status_code)
+        # 401s name the schemes a client may retry with (set by DRF's handle_exception)
+        auth_header = getattr(exc, "auth_header", None)
+        headers = {"WWW-Authenticate": auth_header} if auth_header else None
+        return _response({"errors": str(exc.detail)}, exc.status_code, headers=headers)
     # A bug: answer with Raiden's 500 body, but (unlike the reference) keep serving.
     logger.exception("unhandled error in %s", context.get("view"))
     return _response({"errors": [str(exc) or exc.__class__.__name__]}, 500)

@@ -58,6 +58,7 @@ INFO_KEYS = {
     "settle_timeout",
     "reveal_timeout",
     "nodes",
+    "auth",
 }
 CONTRACT_KEYS = {
     "token_network_registry",
@@ -239,31 +240,48 @@ def check_info(info: dict, port: int, settle_timeout: int, reveal_timeout: int, 
         assert set(node) == {"address", "api_url", "api_token"}
         assert node["address"] == to_checksum_address(node["address"])
         assert node["api_url"] == f"http://127.0.0.1:{port}/nodes/{node['address']}"
-        assert node["api_token"] is None
+        if info["auth"]:
+            assert node["api_token"].startswith("rn_"), "with RAIDEN_AUTH on, each node has a token"
+        else:
+            assert node["api_token"] is None
     assert len({node["address"] for node in info["nodes"]}) == nodes
 
 
+def auth(node: dict) -> dict:
+    """The request headers for a node of the info file: its token when RAIDEN_AUTH is on."""
+    return {"Authorization": f"Token {node['api_token']}"} if node["api_token"] else {}
+
+
 def check_api(devnet: Devnet) -> dict:
-    """Addresses at every base URL; node 0 opens a channel to node 1 with a deposit. The channel."""
+    """Addresses at every base URL; node 0 opens a channel to node 1 with a deposit. The channel.
+
+    With RAIDEN_AUTH on, every call carries the node's token from the info file (the default
+    base URL then serves the token's node), and a call without it or with another node's is refused.
+    """
     info = devnet.info
     node0, node1 = info["nodes"][0], info["nodes"][1]
     token = info["tokens"][0]["address"]
+    if info["auth"]:
+        assert requests.get(f"{devnet.base_url}/api/v1/address", timeout=10).status_code == 401
+        foreign = requests.get(node1["api_url"] + "/api/v1/address", headers=auth(node0), timeout=10)
+        assert foreign.status_code == 404, foreign.text
 
-    default = requests.get(f"{devnet.base_url}/api/v1/address", timeout=10)
+    default = requests.get(f"{devnet.base_url}/api/v1/address", headers=auth(node0), timeout=10)
     assert default.status_code == 200
     assert default.json() == {"our_address": node0["address"]}
     for node in info["nodes"]:
-        answer = requests.get(node["api_url"] + "/api/v1/address", timeout=10)
+        answer = requests.get(node["api_url"] + "/api/v1/address", headers=auth(node), timeout=10)
         assert answer.status_code == 200
         assert answer.json() == {"our_address": node["address"]}
-    contracts = requests.get(f"{devnet.base_url}/api/v1/contracts", timeout=10).json()
+    contracts = requests.get(f"{devnet.base_url}/api/v1/contracts", headers=auth(node0), timeout=10).json()
     assert contracts["token_network_registry_address"] == info["contracts"]["token_network_registry"]
     assert contracts["secret_registry_address"] == info["contracts"]["secret_registry"]
-    assert requests.get(f"{devnet.base_url}/api/v1/tokens", timeout=10).json() == [token]
+    assert requests.get(f"{devnet.base_url}/api/v1/tokens", headers=auth(node0), timeout=10).json() == [token]
 
     opened = requests.put(
         f"{devnet.base_url}/api/v1/channels",
         json={"token_address": token, "partner_address": node1["address"], "total_deposit": "100"},
+        headers=auth(node0),
         timeout=HTTP_TIMEOUT,
     )
     assert opened.status_code == 201, opened.text
@@ -274,7 +292,9 @@ def check_api(devnet: Devnet) -> dict:
     assert channel["settle_timeout"] == str(info["settle_timeout"])
     assert channel["total_deposit"] == "100" and channel["balance"] == "100"
 
-    seen = requests.get(f"{node1['api_url']}/api/v1/channels/{token}/{node0['address']}", timeout=10)
+    seen = requests.get(
+        f"{node1['api_url']}/api/v1/channels/{token}/{node0['address']}", headers=auth(node1), timeout=10
+    )
     assert seen.status_code == 200, seen.text
     assert seen.json()["channel_identifier"] == channel["channel_identifier"]
     assert seen.json()["state"] == "opened"
@@ -286,13 +306,18 @@ def check_api(devnet: Devnet) -> dict:
 
     # A payment over that channel, as the README shows it.
     paid = requests.post(
-        f"{devnet.base_url}/api/v1/payments/{token}/{node1['address']}", json={"amount": "10"}, timeout=HTTP_TIMEOUT
+        f"{devnet.base_url}/api/v1/payments/{token}/{node1['address']}",
+        json={"amount": "10"},
+        headers=auth(node0),
+        timeout=HTTP_TIMEOUT,
     )
     assert paid.status_code == 200, paid.text
     assert paid.json()["amount"] == "10" and paid.json()["target_address"] == node1["address"]
-    seen = requests.get(f"{node1['api_url']}/api/v1/channels/{token}/{node0['address']}", timeout=10)
+    seen = requests.get(
+        f"{node1['api_url']}/api/v1/channels/{token}/{node0['address']}", headers=auth(node1), timeout=10
+    )
     assert seen.json()["balance"] == "10"
-    received = requests.get(f"{node1['api_url']}/api/v1/payments", timeout=10).json()
+    received = requests.get(f"{node1['api_url']}/api/v1/payments", headers=auth(node1), timeout=10).json()
     assert [(event["event"], event["amount"]) for event in received] == [("EventPaymentReceivedSuccess", "10")]
     return channel
 
@@ -445,8 +470,13 @@ def test_hosted_devnet(tmp_path, hosted_database):
     var_dir = tmp_path / "var"
     var_dir.mkdir()
     # A plain close (no cooperative settle), so that beat's settle duty is what ends the channel.
+    # RAIDEN_AUTH on, as a hosted deployment runs: the API tokens come from the info file.
     env = devnet_env(
-        var_dir, DATABASE_URL=hosted_database, REDIS_URL=os.environ["REDIS_URL"], RAIDEN_COOPERATIVE_SETTLE="false"
+        var_dir,
+        DATABASE_URL=hosted_database,
+        REDIS_URL=os.environ["REDIS_URL"],
+        RAIDEN_COOPERATIVE_SETTLE="false",
+        RAIDEN_AUTH="on",
     )
     devnet = Devnet(
         tmp_path, env, args=("--settle-timeout", "10", "--reveal-timeout", "2", "--block-time", "0.2")
@@ -474,6 +504,7 @@ def test_hosted_devnet(tmp_path, hosted_database):
         closed = requests.patch(
             f"{node0['api_url']}/api/v1/channels/{token}/{node1['address']}",
             json={"state": "closed"},
+            headers=auth(node0),
             timeout=HTTP_TIMEOUT,
         )
         assert closed.status_code == 200, closed.text
@@ -482,8 +513,12 @@ def test_hosted_devnet(tmp_path, hosted_database):
         # Nobody asks for the settlement: beat's duties start it once the window has passed
         # (10 blocks of 0.2 s), the worker sends it, ingestion applies ChannelSettled.
         url = f"{node0['api_url']}/api/v1/channels/{token}/{node1['address']}"
-        wait_until(lambda: requests.get(url, timeout=10).status_code == 404, 60, "the automatic settlement")
-        assert requests.get(f"{node0['api_url']}/api/v1/channels", timeout=10).json() == []
+        wait_until(
+            lambda: requests.get(url, headers=auth(node0), timeout=10).status_code == 404,
+            60,
+            "the automatic settlement",
+        )
+        assert requests.get(f"{node0['api_url']}/api/v1/channels", headers=auth(node0), timeout=10).json() == []
         client = ChainClient(info["rpc_url"])
         assert TokenProxy(client, token).balance_of(node0["address"]) == NODE_TOKENS - 10
         assert TokenProxy(client, token).balance_of(node1["address"]) == NODE_TOKENS + 10

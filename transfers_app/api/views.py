@@ -12,6 +12,7 @@ from channels_app.selectors import channel_get, token_network_by_token
 from channels_app.services import channels as channel_services
 from raidennode.api.fields import validate_input
 from raidennode.errors import InvalidInput, NotFound
+from raidennode.nodes.limits import payment_amount_check
 
 from ..selectors import payment_events_for, pending_transfers_for
 from ..services.payments import PaymentRequest, payment_initiate
@@ -25,6 +26,7 @@ class PaymentsViewSet(ChainNodeViewSet):
     def create(self, request, token_address, target_address, **kwargs):
         data = validate_input(PaymentInput, self.json_body(request))
         paths = [entry["route"] for entry in data["paths"]] if data.get("paths") else None
+        payment_amount_check(request.node, token_address, data["amount"])
         payment = payment_initiate(
             request.node,
             PaymentRequest(

@@ -43,6 +43,7 @@ from raidennode.chain.deploy import (
 from raidennode.chain.errors import ChainError
 from raidennode.nodes.models import Node
 from raidennode.nodes.services import node_create
+from raidennode.nodes.tokens import api_token_create
 
 ETHER = 10**18
 
@@ -147,10 +148,11 @@ class Command(BaseCommand):
         self._duties_start(options, rpc_url)
         self._serve(options)
         info = self._info(rpc_url, chain_id, raiden, nodes, options)
-        self._wait_ready(options["port"], nodes[0].address)
+        self._wait_ready(options["port"], nodes[0].address, info["nodes"][0]["api_token"])
         info_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = info_path.with_suffix(info_path.suffix + ".tmp")
         tmp.write_text(json.dumps(info, indent=2))
+        os.chmod(tmp, 0o600)  # it may hold API tokens
         tmp.replace(info_path)
         self._summary(info, info_path)
         while not self.stop_event.wait(0.5):
@@ -249,14 +251,15 @@ class Command(BaseCommand):
         threading.Thread(target=self.server.run, name="http", daemon=True).start()
         self.say(f"serving the REST API on http://127.0.0.1:{options['port']}")
 
-    def _wait_ready(self, port: int, address: str) -> None:
+    def _wait_ready(self, port: int, address: str, api_token: str | None) -> None:
         import requests
 
         url = f"http://127.0.0.1:{port}/nodes/{address}/api/v1/status"
+        headers = {"Authorization": f"Token {api_token}"} if api_token else {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(url, timeout=5).json().get("status") == "ready":
+                if requests.get(url, headers=headers, timeout=5).json().get("status") == "ready":
                     return
             except (requests.RequestException, ValueError):
                 pass
@@ -281,8 +284,20 @@ class Command(BaseCommand):
             ],
             "settle_timeout": options["settle_timeout"],
             "reveal_timeout": options["reveal_timeout"],
-            "nodes": [{"address": n.address, "api_url": f"{base}/nodes/{n.address}", "api_token": None} for n in nodes],
+            "auth": settings.RAIDEN_AUTH,
+            "nodes": [
+                {"address": n.address, "api_url": f"{base}/nodes/{n.address}", "api_token": self._api_token(n)}
+                for n in nodes
+            ],
         }
+
+    @staticmethod
+    def _api_token(node: Node) -> str | None:
+        """With RAIDEN_AUTH on, a new full token for each node (the info file is its only copy)."""
+        if not settings.RAIDEN_AUTH:
+            return None
+        _token, key = api_token_create(node, name="devnet")
+        return key
 
     def _summary(self, info: dict, info_path: Path) -> None:
         self.say("ready")
@@ -292,6 +307,8 @@ class Command(BaseCommand):
             self.say(f"  token {token['address']} (token network {token['token_network']})")
         for index, node in enumerate(info["nodes"]):
             self.say(f"  node {index}: {node['address']}  {node['api_url']}/api/v1/")
+        if info["auth"]:
+            self.say(f"  RAIDEN_AUTH is on: each node's API token is in {info_path} (Authorization: Token <key>)")
         port_url = info["nodes"][0]["api_url"].split("/nodes/")[0]
         self.say(f"  the default node (node 0) is also at {port_url}/api/v1/")
         self.say(f"  wrote {info_path}; stop with Ctrl-C")
