@@ -35,8 +35,10 @@ $(ANVIL_STAMP): package.json
 	npm install --no-audit --no-fund --no-package-lock
 	@touch $(ANVIL_STAMP)
 
+# The demo is Raiden's local, unauthenticated API unless RAIDEN_AUTH=on is given (then the info
+# file holds each node's API token).
 demo: setup
-	$(PY) manage.py devnet --nodes $(DEMO_NODES) --port $(DEMO_PORT) --info-file $(DEMO_INFO)
+	RAIDEN_AUTH=$${RAIDEN_AUTH:-off} $(PY) manage.py devnet --nodes $(DEMO_NODES) --port $(DEMO_PORT) --info-file $(DEMO_INFO)
 
 test: setup
 	@bash scripts/ensure-services.sh

@@ -134,3 +134,28 @@ def test_client_errors(api_client, nodes, token):
         TypeError, api_client.fund_channel, bob.address, token, 10
     )  # "Total deposit did not increase."
     assert "positional argument" in message
+
+
+def test_client_with_credentials_in_its_base_url(live_server, make_node, token, settings):
+    """RAIDEN_AUTH on: the unmodified client reaches its node with the API token as the password
+    of the base URL (``http://raiden:<key>@host:port/api/v1/``), and not without it."""
+    from django.contrib.auth import get_user_model
+
+    from raidennode.nodes.tokens import api_token_create
+
+    make_node(tokens=1000, name="the deployment's default node")  # the oldest: not this user's
+    carol, dave = make_node(tokens=1000, name="carol"), make_node(tokens=1000, name="dave")
+    carol.owner = get_user_model().objects.create_user("carol")
+    carol.save(update_fields=["owner"])
+    _row, key = api_token_create(carol)
+    settings.RAIDEN_AUTH = True
+    url = urlparse(live_server.url)
+    client = RaidenAPIWrapper(f"raiden:{key}@{url.hostname}", url.port, request_timeout=120)
+    assert client.get_address().our_address == carol.address
+    opened = client.open_channel(dave.address, token, 100)
+    assert opened.partner_address == dave.address and opened.total_deposit == "100"
+    assert [c.partner_address for c in client.get_channels(token)] == [dave.address]
+
+    anonymous = RaidenAPIWrapper(url.hostname, url.port, request_timeout=30)
+    with pytest.raises(RaidenAPIException):
+        anonymous.get_address()
