@@ -42,6 +42,7 @@ demo: setup
 
 test: setup
 	@bash scripts/ensure-services.sh
+	@bash scripts/ensure-browser.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
