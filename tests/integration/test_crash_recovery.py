@@ -178,6 +178,22 @@ def _until(predicate, what: str, seconds: float, chain_env=None) -> None:
         time.sleep(0.2)
 
 
+def _diagnostics(hosted: Hosted) -> str:
+    """What a failure needs to be understood: the chain operations, their transactions, the logs."""
+    from channels_app.models import ChainTransaction
+
+    ops = ChainOperation.objects.order_by("id").values_list(
+        "id", "kind", "status", "error_code", "error_message", "attempts", "claimed_until", "serial_key", "subject_key"
+    )
+    txs = ChainTransaction.objects.order_by("id").values_list("id", "operation_id", "step", "nonce", "status")
+    logs = "\n".join(
+        f"--- {name}.log\n" + (hosted.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+        for name in ("worker", "beat", "web")
+        if (hosted.tmp / f"{name}.log").exists()
+    )
+    return "\n".join(["operations:", *map(str, ops), "transactions:", *map(str, txs), logs])
+
+
 def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
     alice, bob = make_node(tokens=TOKENS), make_node(tokens=TOKENS)
     token = chain_env.token
@@ -268,7 +284,9 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
         killing.join(timeout=60)
         topping.join(timeout=300)
         assert hosted.kills["web"] >= 2 and hosted.kills["worker"] >= 1, hosted.kills
-        assert len(answers) == PAYMENTS and deposits.count(200) + deposits.count(409) == TOP_UPS, deposits
+        assert len(answers) == PAYMENTS and deposits.count(200) + deposits.count(409) == TOP_UPS, (
+            f"{deposits}\n{_diagnostics(hosted)}"
+        )
         assert answers.count(200) > PAYMENTS // 3, answers
 
         # Recovery by the node alone (beat's duties): messages are redelivered, in-flight
@@ -298,7 +316,7 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
             120,
         )
         failed = list(ChainOperation.objects.filter(status="failed").values_list("kind", "error_message"))
-        assert not failed, failed
+        assert not failed, _diagnostics(hosted)
         nc = NetworkChannel.objects.get()
         alice_deposit, bob_deposit = (
             (nc.participant1_deposit, nc.participant2_deposit)
