@@ -273,11 +273,14 @@ def channel_close(node: Node, channel: Channel) -> Channel:
     close is a conflict. Blocks until ChannelClosed is confirmed and applied.
     Raises Conflict, InsufficientFunds (no ETH), RequestTimeout, ServiceUnavailable.
     """
-    op = _channel_close_start(node, channel)
+    op = channel_close_start(node, channel)
     return _channel_close_finish(channel, op)
 
 
-def _channel_close_start(node: Node, channel: Channel) -> ChainOperation:
+def channel_close_start(node: Node, channel: Channel) -> ChainOperation:
+    """Marks ``channel`` waiting_for_close and queues its close; returns the operation, without
+    waiting for it (the operator dashboard; ``channel_close`` waits). A failed close puts the
+    channel back to opened. Locks the channel row. Raises Conflict when it is not open."""
     with transaction.atomic():
         locked = Channel.objects.select_for_update().select_related("network_channel__token_network").get(pk=channel.pk)
         if locked.state != "opened":
@@ -302,13 +305,8 @@ def _channel_close_start(node: Node, channel: Channel) -> ChainOperation:
 
 def _channel_close_finish(channel: Channel, op: ChainOperation) -> Channel:
     try:
-        operation_run(op)
+        operation_run(op)  # a failed close has put the channel back to opened (operations._finish)
     except ServiceError as exc:
-        if op.status == ChainOperation.Status.FAILED:
-            # Nothing reached the chain: the channel is usable again.
-            Channel.objects.filter(pk=channel.pk, local_state=Channel.LocalState.WAITING_FOR_CLOSE).update(
-                local_state=Channel.LocalState.NONE
-            )
         if isinstance(exc, InsufficientFunds) and "insufficient ETH" not in exc.message:
             raise InsufficientFunds(f"{exc.message} (insufficient ETH)") from exc
         raise
@@ -400,7 +398,7 @@ def token_network_leave(node: Node, token_address: str) -> list[Channel]:
     for channel in channels:
         if channel.state == "opened":
             try:
-                started.append((channel, _channel_close_start(node, channel)))
+                started.append((channel, channel_close_start(node, channel)))
             except Conflict:
                 pass  # closed meanwhile by someone else
     for channel, op in started:

@@ -231,6 +231,12 @@ def _finish(op: ChainOperation, status: str, *, result: dict | None = None, code
         updated_at=now,
         claimed_until=None,
     )
+    if status == ChainOperation.Status.FAILED and op.kind == ChainOperation.Kind.CHANNEL_CLOSE and op.channel_id:
+        # Nothing reached the chain: the channel is usable again, whoever asked for the close
+        # (the API, an operator, a client that is gone) and whether or not anybody waits for it.
+        Channel.objects.filter(pk=op.channel_id, local_state=Channel.LocalState.WAITING_FOR_CLOSE).update(
+            local_state=Channel.LocalState.NONE
+        )
     if is_eager():
         return
     keys = [key for key in (op.serial_key, op.subject_key) if key]
@@ -521,3 +527,53 @@ class OperationContext:
             raise TransactionReverted(self.client.revert_reason(tx.transaction_hash), tx.transaction_hash)
         receipt["transaction_hash"] = tx.transaction_hash
         return receipt
+
+
+# --- retrying (operators) -----------------------------------------------------------------------
+
+
+def operation_retry(op: ChainOperation) -> ChainOperation:
+    """Starts a failed operation again and returns the operation that now does the work.
+
+    The retry is a new operation with the failed one's node, kind, arguments, keys and channel,
+    queued when the caller's transaction commits; the failed row stays as it was (its error and
+    transactions are history) and gets ``result["retried_by"]``. A new row rather than the failed
+    one reset to pending: ``transact`` would find the failed row's reverted transaction again and
+    raise its revert instead of sending, and a new id puts the retry behind every live operation
+    it shares a key with, so it runs in creation order like any other. When a live operation
+    with the same dedupe key exists already, that one is returned (``operation_create`` attaches).
+
+    Retrying a close marks its channel ``waiting_for_close`` again while it is open on chain, as
+    ``channel_close`` does, so no payment uses a channel that is being closed.
+
+    Locks, in this order: the channel row (a close only), then the failed operation's row, so
+    two operators retrying at once start one operation. Raises Conflict when the operation is
+    not failed or was retried already.
+    """
+    from ..models import NetworkChannel
+
+    with transaction.atomic():
+        if op.kind == ChainOperation.Kind.CHANNEL_CLOSE and op.channel_id is not None:
+            channel = Channel.objects.select_for_update().select_related("network_channel").get(pk=op.channel_id)
+            if (
+                channel.network_channel.state == NetworkChannel.State.OPENED
+                and channel.local_state == Channel.LocalState.NONE
+            ):
+                channel.local_state = Channel.LocalState.WAITING_FOR_CLOSE
+                channel.save(update_fields=["local_state", "updated_at"])
+        failed = ChainOperation.objects.select_for_update().select_related("node").get(pk=op.pk)
+        if failed.status != ChainOperation.Status.FAILED:
+            raise Conflict(f"Operation #{failed.pk} is {failed.status}: only a failed operation can be retried.")
+        if "retried_by" in failed.result:
+            raise Conflict(f"Operation #{failed.pk} was retried already, as operation #{failed.result['retried_by']}.")
+        retry, _ = operation_create(
+            node=failed.node,
+            kind=failed.kind,
+            args=failed.args,
+            serial_key=failed.serial_key,
+            subject_key=failed.subject_key,
+            dedupe_key=failed.dedupe_key,
+            channel=failed.channel,
+        )
+        ChainOperation.objects.filter(pk=failed.pk).update(result={**failed.result, "retried_by": retry.pk})
+    return retry
