@@ -25,4 +25,6 @@ urlpatterns = [
         "channels/<addr:token_address>/<addr:partner_address>",
         views.PaymentChannelsViewSet.as_view({"get": "retrieve", "patch": "update_channel"}),
     ),
+    # the older API's name for a payment (seeds/002): the same resource as POST /payments/<t>/<target>
+    path("transfers/<addr:token_address>/<addr:target_address>", views.PaymentsViewSet.as_view({"post": "create"})),
 ]
