@@ -96,3 +96,10 @@ def row_select(model: type[models.Model], where: str, params: Iterable, for_upda
         cursor.execute(_select(model, where, for_update), list(params))
         row = cursor.fetchone()
     return instance_from_row(model, row) if row is not None else None
+
+
+def rows_select(model: type[models.Model], where: str, params: Iterable, for_update: bool = False) -> list:
+    """Every row matching ``where`` as instances (``where`` may end with ORDER BY)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_select(model, where, for_update), list(params))
+        return [instance_from_row(model, row) for row in cursor.fetchall()]

@@ -65,7 +65,11 @@ class Payment(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["node", "secrethash"], name="payment_once_per_node_and_secrethash"),
+            # One role per node and secret hash: only a token swap gives a node two parts under one
+            # hash (it pays with the hash as initiator and is paid with it as target).
+            models.UniqueConstraint(
+                fields=["node", "secrethash", "role"], name="payment_once_per_node_secrethash_role"
+            ),
             # Raiden's in-flight registry: one pending payment per (target, identifier).
             models.UniqueConstraint(
                 fields=["node", "target", "payment_identifier"],
@@ -144,3 +148,52 @@ class StateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of node {self.node_id}"
+
+
+class TokenSwap(models.Model):
+    """A node's side of a token swap (the older API's PUT /token_swaps/<partner>/<identifier>).
+
+    The maker pays ``sending_amount`` of ``sending_token`` to the taker with a lock on the hash of
+    a secret only the maker knows; the taker, on seeing that lock, pays ``sending_amount`` of its
+    ``sending_token`` back with a lock on the same hash; the maker reveals the secret only once the
+    taker's lock has arrived as agreed, and each side's reveal unlocks both. Either both
+    payments complete or both locks expire (transfers_app.services.swaps).
+    """
+
+    class Role(models.TextChoices):
+        MAKER = "maker"
+        TAKER = "taker"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="token_swaps")
+    partner = AddressField()
+    identifier = Uint256Field()
+    role = models.CharField(max_length=8, choices=Role.choices)
+    sending_token = AddressField()
+    sending_amount = Uint256Field()
+    receiving_token = AddressField()
+    receiving_amount = Uint256Field()
+    # the maker's secret (shown nowhere); the hash both payments lock on
+    secret = models.CharField(max_length=66, blank=True, editable=False)
+    secrethash = models.CharField(max_length=66, blank=True)
+    # the maker's revealed the secret (the taker's lock was as agreed); the taker's lock is sent
+    revealed = models.BooleanField(default=False)
+    counter_sent = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "partner", "identifier"], name="token_swap_once"),
+        ]
+        indexes = [models.Index(fields=["status", "role"]), models.Index(fields=["node", "secrethash"])]
+
+    def __str__(self) -> str:
+        return f"{self.role} swap {self.identifier} with {self.partner} ({self.status})"

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from raidennode.api.fields import AddressField, Bytes32HexField, InputSerializer, IntegerField
+from raidennode.api.fields import AddressField, Bytes32HexField, ChoiceField, InputSerializer, IntegerField
 
 
 class SecretHashField(Bytes32HexField):
@@ -30,3 +30,13 @@ class PaymentInput(InputSerializer):
 class PaymentsQueryInput(InputSerializer):
     limit = IntegerField(required=False, allow_null=True)
     offset = IntegerField(required=False, allow_null=True)
+
+
+class TokenSwapInput(InputSerializer):
+    """The older API's token swap body (seeds/002): amounts and tokens from this node's side."""
+
+    role = ChoiceField(("maker", "taker"))
+    sending_amount = IntegerField()
+    sending_token = AddressField()
+    receiving_amount = IntegerField()
+    receiving_token = AddressField()

@@ -25,6 +25,11 @@ urlpatterns = [
         "channels/<addr:token_address>/<addr:partner_address>",
         views.PaymentChannelsViewSet.as_view({"get": "retrieve", "patch": "update_channel"}),
     ),
+    # the older API's token swaps (seeds/002); GET tells how a swap is doing
+    path(
+        "token_swaps/<addr:target_address>/<int:identifier>",
+        views.TokenSwapsViewSet.as_view({"put": "register", "get": "retrieve"}),
+    ),
     # the older API's name for a payment (seeds/002): the same resource as POST /payments/<t>/<target>
     path("transfers/<addr:token_address>/<addr:target_address>", views.PaymentsViewSet.as_view({"post": "create"})),
 ]

@@ -14,11 +14,13 @@ from raidennode.api.fields import validate_input
 from raidennode.errors import InvalidInput, NotFound
 from raidennode.nodes.limits import payment_amount_check
 
+from ..models import TokenSwap
 from ..selectors import payment_events_for, pending_transfers_for
 from ..services.payments import PaymentRequest, payment_initiate
 from ..services.settings import cooperative_settle_enabled
+from ..services.swaps import swap_register, swap_to_wire
 from ..services.withdraws import channel_settle_cooperatively, channel_withdraw
-from .inputs import PaymentInput, PaymentsQueryInput
+from .inputs import PaymentInput, PaymentsQueryInput, TokenSwapInput
 from .wire import payment_event_to_wire, payment_to_wire, pending_transfer_to_wire
 
 
@@ -84,3 +86,28 @@ class PaymentChannelsViewSet(ChannelsViewSet):
         if cooperative and channel_settle_cooperatively(node, channel):
             return None
         return channel_services.channel_close(node, channel)
+
+
+class TokenSwapsViewSet(ChainNodeViewSet):
+    """PUT /token_swaps/<partner>/<identifier> of the older API: 201 when the swap is registered
+    (the maker's payment has started); the swaps end on their own (transfers_app.services.swaps)."""
+
+    def register(self, request, target_address, identifier, **kwargs):
+        data = validate_input(TokenSwapInput, self.json_body(request))
+        swap, created = swap_register(
+            request.node,
+            partner=target_address,
+            identifier=int(identifier),
+            role=data["role"],
+            sending_token=data["sending_token"],
+            sending_amount=data["sending_amount"],
+            receiving_token=data["receiving_token"],
+            receiving_amount=data["receiving_amount"],
+        )
+        return Response(swap_to_wire(swap), status=201 if created else 200)
+
+    def retrieve(self, request, target_address, identifier, **kwargs):
+        swap = TokenSwap.objects.filter(node=request.node, partner=target_address, identifier=int(identifier)).first()
+        if swap is None:
+            raise NotFound("No token swap with this partner and identifier")
+        return Response(swap_to_wire(swap))

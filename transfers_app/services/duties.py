@@ -8,6 +8,8 @@
 - end the payments whose lock expired in a channel that is no longer open (no LockExpired
   can be sent there; the contract returns the lock to its sender at settlement);
 - expire our withdraws that never reached the chain: send WithdrawExpired;
+- advance token swaps: start a taker's payment once the maker's lock is here, record how
+  swaps ended (transfers_app.services.swaps);
 - send again the messages whose delivery failed (Raiden's retry backoff).
 
 Each step is its own transaction on the channel row it changes, so a duty that crashes leaves
@@ -40,6 +42,7 @@ from .messaging import (
     state_change_log,
 )
 from .payments import payment_finish
+from .swaps import swaps_advance
 from .withdraws import withdraw_expire
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ def transfer_duties_run() -> int:
         + payments_paid_on_chain()
         + payments_expire(context)
         + withdraws_expire(context)
+        + swaps_advance(context)
         + messages_redeliver()
     )
 
@@ -108,10 +112,15 @@ def _lock_expire(channel_pk: int, secrethash: bytes, context: Context) -> int:
         row = message_record(node, channel.partner_address, message, channel, locks=locks_to_json(state.our.locks))
         payment = (
             Payment.objects.select_for_update()
-            .filter(node=node, secrethash="0x" + secrethash.hex(), status=Payment.Status.PENDING)
+            .filter(
+                node=node,
+                secrethash="0x" + secrethash.hex(),
+                role=Payment.Role.INITIATOR,
+                status=Payment.Status.PENDING,
+            )
             .first()
         )
-        if payment is not None and payment.role == Payment.Role.INITIATOR:
+        if payment is not None:
             payment_finish(payment, Payment.Status.FAILED, "lock expired")
         state_change_log(
             node,

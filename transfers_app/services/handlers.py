@@ -8,6 +8,8 @@ Raising InvalidMessage / InvalidBalanceProof rejects the message with nothing ch
 
 from __future__ import annotations
 
+from django.db import connection
+
 from channels_app.models import Channel
 from channels_app.offchain import (
     channel_lock_by_identifier,
@@ -46,7 +48,8 @@ from raidennode.sql import row_select
 from ..models import Message, Payment
 from ..selectors import secret_registered_before
 from .messaging import Context, Outcome, handles, message_identifier_new, message_record
-from .payments import payment_create, payment_finish, payment_for_update, payment_update
+from .payments import payment_create, payment_finish, payment_for_update, payment_update, payments_for_update
+from .swaps import swap_counter_lock_received
 
 
 def channel_for_update(node: Node, token_network_address: str, channel_identifier: int) -> Channel:
@@ -70,8 +73,15 @@ def partner_proof_json(message) -> dict:
     }
 
 
-def _payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
-    return payment_for_update(node, secrethash)
+def _incoming_payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
+    """Our part as payee of a lock with this hash: target, else mediator (locked)."""
+    # a node is never both (a mediator refuses a hash it has any part in), so one row at most
+    return row_select(
+        Payment,
+        "node_id = %s AND secrethash = %s AND role IN ('target', 'mediator')",
+        [node.pk, "0x" + secrethash.hex()],
+        for_update=True,
+    )
 
 
 # --- LockedTransfer: target or mediator -----------------------------------------------------------
@@ -86,17 +96,26 @@ def locked_transfer_received(node: Node, message: LockedTransfer, row: Message, 
     return _as_mediator(node, message, context)
 
 
-def _payment_exists(node: Node, secrethash: bytes) -> bool:
-    return row_select(Payment, "node_id = %s AND secrethash = %s", [node.pk, "0x" + secrethash.hex()]) is not None
+def _roles_with(node: Node, secrethash: bytes) -> set[str]:
+    """The roles the node already has in payments with this secret hash."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT role FROM transfers_app_payment WHERE node_id = %s AND secrethash = %s",
+            [node.pk, "0x" + secrethash.hex()],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome:
     channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
     state = receive_lock(channel_state_of(channel, context.chain_id), message.balance_proof, message.lock)
-    if _payment_exists(node, message.lock.secrethash):
+    roles = _roles_with(node, message.lock.secrethash)
+    if Payment.Role.TARGET in roles or Payment.Role.MEDIATOR in roles:
         raise InvalidMessage("a transfer with this secret hash was received before")
     channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
-    request_secret = is_safe_to_wait(message.lock.expiration, context.block, state.reveal_timeout)
+    # Paying with this hash ourselves: the taker's half of a token swap of ours.
+    swap = Payment.Role.INITIATOR in roles
+    request_secret = not swap and is_safe_to_wait(message.lock.expiration, context.block, state.reveal_timeout)
     payment = payment_create(
         node=node,
         role=Payment.Role.TARGET,
@@ -113,6 +132,8 @@ def _as_target(node: Node, message: LockedTransfer, context: Context) -> Outcome
         transfer_locked=message.locked_amount,
     )
     replies = []
+    if swap:
+        replies += swap_counter_lock_received(node, payment, message, state.reveal_timeout, context)
     if request_secret:
         request = SecretRequest(
             message_identifier=message_identifier_new(),
@@ -174,7 +195,7 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
     locked = channels_lock([pk for pk in (payer_pk, payee_pk) if pk is not None])
     payer = locked[payer_pk]
     payer_state = receive_lock(channel_state_of(payer, context.chain_id), message.balance_proof, message.lock)
-    if _payment_exists(node, message.lock.secrethash):
+    if _roles_with(node, message.lock.secrethash):
         raise InvalidMessage("a transfer with this secret hash was received before")
     channel_state_save(payer, payer_state, partner_balance_proof=partner_proof_json(message))
     payment = payment_create(
@@ -234,11 +255,10 @@ def _as_mediator(node: Node, message: LockedTransfer, context: Context) -> Outco
 
 @handles(SecretRequest.TYPE)
 def secret_request_received(node: Node, message: SecretRequest, row: Message, context: Context) -> Outcome:
-    payment = _payment_for_update(node, message.secrethash)
+    payment = payment_for_update(node, message.secrethash, Payment.Role.INITIATOR)
     sender = row.sender
     if (
         payment is None
-        or payment.role != Payment.Role.INITIATOR
         or payment.status != Payment.Status.PENDING
         or sender != payment.target
         or message.payment_identifier != payment.payment_identifier
@@ -275,28 +295,42 @@ def _unlock_payee(node: Node, payment: Payment, secret: bytes, context: Context)
 
 @handles(RevealSecret.TYPE)
 def reveal_secret_received(node: Node, message: RevealSecret, row: Message, context: Context) -> Outcome:
-    payment = _payment_for_update(node, message.secrethash)
-    if payment is None or payment.status != Payment.Status.PENDING:
+    """Each pending part of ours with this secret hash takes the secret (one part, except the two
+    of a token swap, which the same reveal completes together)."""
+    replies: list[Message] = []
+    logs = []
+    for payment in payments_for_update(node, message.secrethash):
+        if payment.status != Payment.Status.PENDING:
+            continue
+        part_replies, log = _secret_revealed(node, payment, message, row.sender, context)
+        replies += part_replies
+        logs.append(log)
+    if not logs:
         return Outcome([], {"ignored": "no pending payment with this secret"})
+    return Outcome(replies, logs[0] if len(logs) == 1 else {"parts": logs})
+
+
+def _secret_revealed(
+    node: Node, payment: Payment, message: RevealSecret, sender: str, context: Context
+) -> tuple[list[Message], dict]:
     secret_hex = "0x" + message.secret.hex()
-    sender = row.sender
     payee = payment.payee_channel.partner_address if payment.payee_channel_id else None
     payer = payment.payer_channel.partner_address if payment.payer_channel_id else None
     replies: list[Message] = []
     if payment.role == Payment.Role.TARGET:
         if payment.secret_revealed:
-            return Outcome([], {"ignored": "already revealed"})
+            return [], {"ignored": "already revealed"}
         reveal = RevealSecret(message_identifier=message_identifier_new(), secret=message.secret).signed(
             node_account(node).signer
         )
         replies.append(message_record(node, payer, reveal))
         payment_update(payment, secret=secret_hex, secret_revealed=True)
-        return Outcome(replies, {"payment": payment.pk, "role": "target"})
+        return replies, {"payment": payment.pk, "role": "target"}
     if sender != payee:
-        return Outcome([], {"ignored": "the secret must come from our payee"})
+        return [], {"ignored": "the secret must come from our payee"}
     if payment.role == Payment.Role.MEDIATOR:
         if payment.unlocked:
-            return Outcome([], {"ignored": "already unlocked"})
+            return [], {"ignored": "already unlocked"}
         reveal = RevealSecret(message_identifier=message_identifier_new(), secret=message.secret).signed(
             node_account(node).signer
         )
@@ -307,13 +341,13 @@ def reveal_secret_received(node: Node, message: RevealSecret, row: Message, cont
         else:
             # Too late to pay the payee off-chain safely: keep the secret, register it on chain.
             payment_update(payment, secret=secret_hex, secret_revealed=True)
-        return Outcome(replies, {"payment": payment.pk, "role": "mediator"})
+        return replies, {"payment": payment.pk, "role": "mediator"}
     # initiator: the first hop proved it knows the secret; pay it.
     if payment.unlocked:
-        return Outcome([], {"ignored": "already unlocked"})
+        return [], {"ignored": "already unlocked"}
     replies.append(_unlock_payee(node, payment, message.secret, context))
     payment_finish(payment, Payment.Status.SUCCEEDED, secret=secret_hex, unlocked=True)
-    return Outcome(replies, {"payment": payment.pk, "role": "initiator", "succeeded": True})
+    return replies, {"payment": payment.pk, "role": "initiator", "succeeded": True}
 
 
 # --- Unlock: the payer paid us -------------------------------------------------------------------
@@ -324,7 +358,7 @@ def unlock_received(node: Node, message: Unlock, row: Message, context: Context)
     channel = channel_for_update(node, message.token_network_address, message.channel_identifier)
     state, lock = receive_unlock(channel_state_of(channel, context.chain_id), message.balance_proof, message.secret)
     channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
-    payment = _payment_for_update(node, lock.secrethash)
+    payment = _incoming_payment_for_update(node, lock.secrethash)
     if payment is not None and payment.status == Payment.Status.PENDING:
         secret_hex = "0x" + message.secret.hex()
         if payment.role == Payment.Role.TARGET or payment.unlocked:
@@ -348,7 +382,7 @@ def lock_expired_received(node: Node, message: LockExpired, row: Message, contex
         state, message.balance_proof, message.secrethash, context.block, context.confirmations
     )
     channel_state_save(channel, state, partner_balance_proof=partner_proof_json(message))
-    payment = _payment_for_update(node, message.secrethash)
+    payment = _incoming_payment_for_update(node, message.secrethash)
     pending = payment is not None and payment.status == Payment.Status.PENDING
     # A mediator that already unlocked to its payee lost the lock's amount: the payment stays
     # open for the on-chain claim (issue 4); anything else ends here.

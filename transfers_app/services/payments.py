@@ -27,7 +27,7 @@ from raidennode.protocol.constants import UINT64_MAX, UINT256_MAX
 from raidennode.protocol.hashing import sha256
 from raidennode.protocol.messages import Lock, LockedTransfer
 from raidennode.protocol.metadata import route_metadata
-from raidennode.sql import row_insert, row_select, row_update
+from raidennode.sql import row_insert, row_select, row_update, rows_select
 
 from ..models import Payment
 from .messaging import (
@@ -146,12 +146,22 @@ def payment_initiate(node: Node, request: PaymentRequest) -> Payment:
     Raises Conflict (Raiden's 409 reasons, PaymentFailed), InsufficientFunds (402).
     Locks the first hop's Channel row while adding the lock.
     """
+    return payment_wait(payment_start(node, request))
+
+
+def payment_start(node: Node, request: PaymentRequest) -> Payment:
+    """Sends a payment's first LockedTransfer and returns the pending Payment without waiting
+    for its end (an earlier payment when the identifier names one in flight or done).
+
+    Raises Conflict (Raiden's 409 reasons, PaymentFailed), InsufficientFunds (402).
+    Locks the first hop's Channel row while adding the lock.
+    """
     token_network = _validate(node, request)
     if request.identifier is not None:
         identifier = request.identifier
         earlier = _existing(node, request, token_network, identifier)
         if earlier is not None:
-            return payment_wait(earlier)
+            return earlier
     else:
         # A fresh identifier names a new payment: no earlier one to attach to or replay.
         identifier = secrets.randbits(64) or 1
@@ -161,14 +171,13 @@ def payment_initiate(node: Node, request: PaymentRequest) -> Payment:
         secret = secrets.token_bytes(32)
     secrethash = request.secrethash or sha256(secret)
     try:
-        payment = _send_first_transfer(node, request, token_network, routes, identifier, secret, secrethash)
+        return _send_first_transfer(node, request, token_network, routes, identifier, secret, secrethash)
     except IntegrityError:
         # A concurrent identical request inserted its payment first: attach to it.
         earlier = _existing(node, request, token_network, identifier)
         if earlier is None:
             raise Conflict("Another payment with the same id is in flight") from None
-        return payment_wait(earlier)
-    return payment_wait(payment)
+        return earlier
 
 
 def _send_first_transfer(
@@ -288,6 +297,19 @@ def payment_finish(payment: Payment, status: str, reason: str = "", **fields) ->
     payment_update(payment, status=status, failure_reason=reason, finished_at=payment.finished_at, **fields)
 
 
-def payment_for_update(node: Node, secrethash: bytes) -> Payment | None:
-    """The node's payment with that secret hash, its row locked."""
-    return row_select(Payment, "node_id = %s AND secrethash = %s", [node.pk, "0x" + secrethash.hex()], for_update=True)
+def payment_for_update(node: Node, secrethash: bytes, role: str) -> Payment | None:
+    """The node's payment in ``role`` with that secret hash, its row locked."""
+    return row_select(
+        Payment,
+        "node_id = %s AND secrethash = %s AND role = %s",
+        [node.pk, "0x" + secrethash.hex(), role],
+        for_update=True,
+    )
+
+
+def payments_for_update(node: Node, secrethash: bytes) -> list[Payment]:
+    """Every part the node has in payments with that secret hash (one, except in a token swap),
+    rows locked in id order."""
+    return rows_select(
+        Payment, "node_id = %s AND secrethash = %s ORDER BY id", [node.pk, "0x" + secrethash.hex()], for_update=True
+    )
