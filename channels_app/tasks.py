@@ -55,12 +55,14 @@ def chain_duties_run() -> int:
         return 0
 
 
-@shared_task(name="channels_app.tasks.chain_operations_sweep", time_limit=60, ignore_result=True)
+@shared_task(name="channels_app.tasks.chain_operations_sweep", time_limit=60, soft_time_limit=50, ignore_result=True)
 def chain_operations_sweep() -> int:
     return operations_sweep()
 
 
-@shared_task(name="channels_app.tasks.chain_gas_reserves_check", time_limit=120, ignore_result=True)
+@shared_task(
+    name="channels_app.tasks.chain_gas_reserves_check", time_limit=120, soft_time_limit=100, ignore_result=True
+)
 def chain_gas_reserves_check() -> int:
     """Notifies nodes whose ETH is below their gas reserve (GET /notifications)."""
     try:
