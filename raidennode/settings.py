@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "raidennode.nodes",
+    "raidennode.webui",
     "channels_app",
     "transfers_app",
 ]
@@ -290,3 +291,10 @@ CACHES = {
 # What runs after the chain duties each round (the embedded chain loop; Celery beat runs each
 # as its own task, see CELERY_BEAT_SCHEDULE): payments' lock and withdraw expiry, redelivery.
 RAIDEN_EXTRA_DUTIES = ["transfers_app.services.duties.transfer_duties_run"]
+
+# --- WebUI -----------------------------------------------------------------------------------
+# The Raiden WebUI at /ui/ (raidennode.webui, docs/webui.md); with RAIDEN_AUTH on, its users sign
+# in here first.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/ui/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"

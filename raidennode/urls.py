@@ -19,6 +19,8 @@ api_routes = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # the WebUI at /ui/, its web3 proxy at /web3, login at /accounts/ (raidennode.webui)
+    path("", include("raidennode.webui.urls")),
 ]
 for prefix in ("api/v1/", "api/1/"):
     urlpatterns += [
