@@ -347,3 +347,30 @@ class ChainTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} nonce {self.nonce} ({self.status})"
+
+
+class TokenNetworkConnection(models.Model):
+    """A node's last connect to a token network (the older API's PUT /connections/<t>).
+
+    What Raiden 0.x's ConnectionManager kept in memory: ``funds`` (reported by GET /connections)
+    and the strategy that split them. ``joining_until`` is the lease of a connect in progress:
+    connects of one node to one token network run one at a time (see services/connections.py).
+    """
+
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, related_name="token_network_connections")
+    token_network = models.ForeignKey(TokenNetwork, on_delete=models.PROTECT, related_name="connections")
+    funds = Uint256Field()
+    initial_channel_target = models.PositiveIntegerField(default=0)
+    joinable_funds_target = models.DecimalField(max_digits=19, decimal_places=18, default=0)
+    joining_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "token_network"], name="token_network_connection_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node.address} in {self.token_network.token_address}: {self.funds}"

@@ -21,8 +21,15 @@ urlpatterns = [
         views.ChannelsViewSet.as_view({"get": "retrieve", "patch": "update_channel"}),
     ),
     path("connections", views.ConnectionsViewSet.as_view({"get": "list"})),
-    path("connections/<addr:token_address>", views.ConnectionsViewSet.as_view({"delete": "leave"})),
+    path("connections/<addr:token_address>", views.ConnectionsViewSet.as_view({"put": "connect", "delete": "leave"})),
     path("notifications", views.NotificationsViewSet.as_view({"get": "list"})),
     path("user_deposit", views.UserDepositViewSet.as_view({"post": "create"})),
     path("_testing/tokens/<addr:token_address>/mint", views.TokensViewSet.as_view({"post": "mint"})),
+    # the older API's events (seeds/002); transfers_app serves the channel route with payment events
+    path("events/network", views.EventsViewSet.as_view({"get": "network_events"})),
+    path("events/tokens/<addr:token_address>", views.EventsViewSet.as_view({"get": "token_events"})),
+    path(
+        "events/channels/<addr:token_address>/<addr:partner_address>",
+        views.EventsViewSet.as_view({"get": "channel_events"}),
+    ),
 ]

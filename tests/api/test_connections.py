@@ -37,25 +37,25 @@ def test_connections_lists_tokens_with_open_channels(api_for, alice, bob, make_n
     open_channel(a, token, carol, 50)
     open_channel(a, second_token, bob, 0)
     summary = assert_ok(a.get("/connections"))
-    # Strings, and only these two keys (no "funds").
+    # Strings; "funds" (the older API's, from the last connect) is "0" for a node that never connected.
     assert summary == {
-        token: {"sum_deposits": "150", "channels": "2"},
-        second_token: {"sum_deposits": "0", "channels": "1"},
+        token: {"funds": "0", "sum_deposits": "150", "channels": "2"},
+        second_token: {"funds": "0", "sum_deposits": "0", "channels": "1"},
     }
     # The partner's view counts its own deposits only.
     assert assert_ok(b.get("/connections")) == {
-        token: {"sum_deposits": "0", "channels": "1"},
-        second_token: {"sum_deposits": "0", "channels": "1"},
+        token: {"funds": "0", "sum_deposits": "0", "channels": "1"},
+        second_token: {"funds": "0", "sum_deposits": "0", "channels": "1"},
     }
     assert_ok(b.patch(f"/channels/{token}/{alice.address}", {"total_deposit": 30}))
-    assert assert_ok(b.get("/connections"))[token] == {"sum_deposits": "30", "channels": "1"}
-    assert assert_ok(a.get("/connections"))[token] == {"sum_deposits": "150", "channels": "2"}
+    assert assert_ok(b.get("/connections"))[token] == {"funds": "0", "sum_deposits": "30", "channels": "1"}
+    assert assert_ok(a.get("/connections"))[token] == {"funds": "0", "sum_deposits": "150", "channels": "2"}
 
     # A token whose channels are all closed disappears.
     assert_ok(a.patch(f"/channels/{second_token}/{bob.address}", {"state": "closed"}))
-    assert assert_ok(a.get("/connections")) == {token: {"sum_deposits": "150", "channels": "2"}}
+    assert assert_ok(a.get("/connections")) == {token: {"funds": "0", "sum_deposits": "150", "channels": "2"}}
     assert_ok(a.patch(f"/channels/{token}/{carol.address}", {"state": "closed"}))
-    assert assert_ok(a.get("/connections")) == {token: {"sum_deposits": "100", "channels": "1"}}
+    assert assert_ok(a.get("/connections")) == {token: {"funds": "0", "sum_deposits": "100", "channels": "1"}}
 
 
 def test_leave_a_token_network(api_for, alice, bob, make_node, chain_env, token, second_token):
@@ -78,7 +78,7 @@ def test_leave_a_token_network(api_for, alice, bob, make_node, chain_env, token,
     # Channels in other token networks, and channels between other nodes, stay open.
     assert assert_ok(a.get(f"/channels/{second_token}/{bob.address}")) == in_second
     assert assert_ok(b.get(f"/channels/{token}/{carol.address}")) == bob_carol
-    assert assert_ok(a.get("/connections")) == {second_token: {"sum_deposits": "10", "channels": "1"}}
+    assert assert_ok(a.get("/connections")) == {second_token: {"funds": "0", "sum_deposits": "10", "channels": "1"}}
     # Nothing is settled: the deposits are still in the token network.
     assert chain_env.token_balance(chain_env.token_network) == 105
 

@@ -50,8 +50,10 @@ def test_register_token(api, api_for, chain_env, token, bob):
     # The body is ignored, even when it is not JSON at all.
     response = send(api, "PUT", f"/tokens/{new_token}", raw=b"{not json")
     body = assert_ok(response, 201)
-    assert set(body) == {"token_network_address"}
+    # channel_manager_address: the older API's name for the same contract.
+    assert set(body) == {"token_network_address", "channel_manager_address"}
     network = body["token_network_address"]
+    assert body["channel_manager_address"] == network
     assert is_checksum_address(network)
     registry = TokenNetworkRegistryProxy(chain_env.client, chain_env.raiden.token_network_registry)
     assert registry.token_network(new_token) == network

@@ -110,6 +110,7 @@ def path_routes() -> list[tuple[str, str]]:
         ("GET", "/channels/{t}/{p}"),
         ("PATCH", "/channels/{t}/{p}"),
         ("DELETE", "/connections/{t}"),
+        ("PUT", "/connections/{t}"),
         ("POST", "/_testing/tokens/{t}/mint"),
     ]
 
@@ -161,9 +162,15 @@ ROUTE_METHODS = [
     ("/channels/{t}", {"GET", "HEAD", "OPTIONS"}),
     ("/channels/{t}/{p}", {"GET", "HEAD", "PATCH", "OPTIONS"}),
     ("/connections", {"GET", "HEAD", "OPTIONS"}),
-    ("/connections/{t}", {"DELETE", "OPTIONS"}),
+    ("/connections/{t}", {"PUT", "DELETE", "OPTIONS"}),
     ("/user_deposit", {"POST", "OPTIONS"}),
     ("/_testing/tokens/{t}/mint", {"POST", "OPTIONS"}),
+    # the older API's routes (seeds/002)
+    ("/transfers/{t}/{p}", {"POST", "OPTIONS"}),
+    ("/token_swaps/{p}/1337", {"GET", "HEAD", "PUT", "OPTIONS"}),
+    ("/events/network", {"GET", "HEAD", "OPTIONS"}),
+    ("/events/tokens/{t}", {"GET", "HEAD", "OPTIONS"}),
+    ("/events/channels/{t}/{p}", {"GET", "HEAD", "OPTIONS"}),
 ]
 ALL_METHODS = {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"}
 

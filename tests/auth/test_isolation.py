@@ -52,6 +52,7 @@ def test_the_walk_covers_the_api():
     assert ("payments/<addr:token_address>/<addr:target_address>", "POST") in methods
     assert ("channels/<addr:token_address>/<addr:partner_address>", "PATCH") in methods
     assert ("shutdown", "POST") in methods
+    assert all("<" not in concrete(route, "t", "p") for route, _ in ROUTES), "a path parameter the walk cannot fill"
 
 
 def concrete(route: str, token: str, partner: str) -> str:
@@ -59,6 +60,7 @@ def concrete(route: str, token: str, partner: str) -> str:
         route.replace("<addr:token_address>", token)
         .replace("<addr:partner_address>", partner)
         .replace("<addr:target_address>", partner)
+        .replace("<int:identifier>", "1337")
     )
 
 
@@ -70,8 +72,18 @@ def body_for(route: str, method: str, token: str, partner: str) -> dict | None:
         return {"token_address": token, "partner_address": partner, "total_deposit": "1"}
     if route.startswith("channels/"):
         return {"state": "closed"}
-    if route.startswith("payments/"):
+    if route.startswith(("payments/", "transfers/")):
         return {"amount": "1"}
+    if route.startswith("token_swaps/"):
+        return {
+            "role": "maker",
+            "sending_amount": "1",
+            "sending_token": token,
+            "receiving_amount": "1",
+            "receiving_token": partner,
+        }
+    if route.startswith("connections/"):
+        return {"funds": "10"}
     if route == "user_deposit":
         return {"total_deposit": "1"}
     if route.startswith("_testing"):

@@ -218,7 +218,7 @@ def test_one_node_many_channels_at_once(chain_env, make_node, http, token):
     assert ChainTransaction.objects.filter(node=alice, step="deposit").count() == count
     assert_nonces_clean(chain_env, alice)
     connections_info = api.get("/connections").json()
-    assert connections_info == {token: {"sum_deposits": str(sum(amounts)), "channels": str(count)}}
+    assert connections_info == {token: {"funds": "0", "sum_deposits": str(sum(amounts)), "channels": str(count)}}
 
     # Closes of different channels are not serialised with each other: the worker signs them in
     # parallel, and only the account's nonce counter orders them.

@@ -32,4 +32,9 @@ urlpatterns = [
     ),
     # the older API's name for a payment (seeds/002): the same resource as POST /payments/<t>/<target>
     path("transfers/<addr:token_address>/<addr:target_address>", views.PaymentsViewSet.as_view({"post": "create"})),
+    # the older API's channel events (seeds/002): chain events plus the node's payment events
+    path(
+        "events/channels/<addr:token_address>/<addr:partner_address>",
+        views.PaymentEventsViewSet.as_view({"get": "channel_events"}),
+    ),
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
-from channels_app.api.views import ChainNodeViewSet, ChannelsViewSet
+from channels_app.api.views import ChainNodeViewSet, ChannelsViewSet, EventsViewSet
 from channels_app.selectors import channel_get, token_network_by_token
 from channels_app.services import channels as channel_services
 from raidennode.api.fields import validate_input
@@ -111,3 +111,19 @@ class TokenSwapsViewSet(ChainNodeViewSet):
         if swap is None:
             raise NotFound("No token swap with this partner and identifier")
         return Response(swap_to_wire(swap))
+
+
+class PaymentEventsViewSet(EventsViewSet):
+    """GET /events/channels/<t>/<p> of the older API, with the node's payment events.
+
+    The payment events are those of GET /payments/<t>/<p> (payments sent to the partner, received
+    from it) in v1's shapes plus the older API's ``event_type``; they have ``log_time``, no block
+    number, so ``from_block`` and ``to_block`` do not filter them (docs/api.md).
+    """
+
+    def offchain_events(self, node, token_network, partner_address):
+        events = []
+        for row in payment_events_for(node, token_network, partner_address):
+            wire = payment_event_to_wire(row)
+            events.append((row.finished_at, {"event_type": wire["event"], **wire}))
+        return events
