@@ -183,3 +183,35 @@ def test_token_swap_errors(swap_setup, make_node):
     assert other.status_code == 409 and "exists already" in other.json_body["errors"]
     assert m.put(f"/token_swaps/{taker.address}/not-a-number", maker_body(token_a, token_b)).status_code == 404
     assert m.get(f"/token_swaps/{taker.address}/999").status_code == 404
+
+
+def test_a_taker_takes_the_secret_from_the_chain(swap_setup, chain_env):
+    """The maker's node does not reveal off-chain (here: it is stopped when the taker's lock would
+    reach it) and the secret is registered on chain: the taker takes it from there, asks the
+    maker for its Unlock, and once the maker is back both payments complete."""
+    from channels_app.services.ingest import chain_ingest_all
+    from raidennode.chain.proxies import SecretRegistryProxy
+    from raidennode.nodes.services import node_start, node_stop
+    from transfers_app.models import Message
+    from transfers_app.services.messaging import chain_context
+    from transfers_app.services.swaps import swaps_advance
+
+    maker, taker, m, t, token_a, token_b = swap_setup
+    assert m.put(f"/token_swaps/{taker.address}/{IDENTIFIER}", maker_body(token_a, token_b)).status_code == 201
+    node_stop(maker)
+    assert t.put(f"/token_swaps/{maker.address}/{IDENTIFIER}", taker_body(token_a, token_b)).status_code == 201
+    assert swap_of(taker).counter_sent and not swap_of(maker).revealed  # the taker's lock did not arrive
+
+    secret = bytes.fromhex(swap_of(maker).secret[2:])
+    registry = SecretRegistryProxy(chain_env.client, chain_env.raiden.secret_registry)
+    chain_env.deployer.send(registry.address, registry.register_secret_data(secret))
+    chain_ingest_all()
+    swaps_advance(chain_context())
+    taker_part = Payment.objects.get(node=taker, role="target")
+    assert taker_part.secret == "0x" + secret.hex()
+    reveal = Message.objects.filter(sender=taker.address, recipient=maker.address, kind="RevealSecret")
+    assert reveal.filter(status="pending").exists()
+
+    node_start(maker)
+    duty_rounds(lambda: swap_of(maker).status == swap_of(taker).status == "completed", "the swap to complete")
+    assert balances(m, t, maker, taker, token_a, token_b) == (100 - 42, 42, 76, 100 - 76)

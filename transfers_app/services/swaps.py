@@ -40,7 +40,15 @@ from raidennode.protocol.hashing import sha256
 from raidennode.protocol.messages import LockedTransfer, RevealSecret
 
 from ..models import Message, Payment, TokenSwap
-from .messaging import Context, chain_context, message_identifier_new, message_record, state_change_log
+from ..selectors import secret_registered_before
+from .messaging import (
+    Context,
+    chain_context,
+    message_identifier_new,
+    message_record,
+    messages_send_after_commit,
+    state_change_log,
+)
 from .payments import PaymentRequest, payment_start, payment_update
 
 logger = logging.getLogger(__name__)
@@ -229,6 +237,40 @@ def swap_counter_lock_received(
     return [message_record(node, payment.payer_channel.partner_address, reveal)]
 
 
+def swap_taker_learns_secret(swap: TokenSwap) -> bool:
+    """A maker may register the secret on chain (to claim the taker's lock there) instead of
+    revealing it: the taker then takes the secret from the chain for the maker's lock, reveals it
+    to the maker to be unlocked off-chain, and the payment duties register and claim it on chain
+    otherwise. Locks the taker's part. Whether the secret was learned now."""
+    with transaction.atomic():
+        part = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("payer_channel")
+            .filter(
+                node_id=swap.node_id,
+                secrethash=swap.secrethash,
+                role=Payment.Role.TARGET,
+                status=Payment.Status.PENDING,
+                secret="",
+            )
+            .first()
+        )
+        if part is None:
+            return False
+        secret = secret_registered_before(part.secrethash, part.expiration)
+        if secret is None:
+            return False
+        payment_update(part, secret=secret, secret_revealed=True)
+        node = swap.node
+        reveal = RevealSecret(message_identifier=message_identifier_new(), secret=bytes.fromhex(secret[2:])).signed(
+            node_account(node).signer
+        )
+        row = message_record(node, part.payer_channel.partner_address, reveal)
+        state_change_log(node, "token_swap_secret_from_chain", {"swap": swap.pk})
+        messages_send_after_commit([row])
+    return True
+
+
 def _swap_fail(swap: TokenSwap, reason: str) -> None:
     swap.status = TokenSwap.Status.FAILED
     swap.failure_reason = reason
@@ -257,6 +299,8 @@ def swaps_advance(context: Context) -> int:
         elif len(parts) == 2 and all(status == Payment.Status.SUCCEEDED for _r, status, _f in parts):
             TokenSwap.objects.filter(pk=swap.pk).update(status=TokenSwap.Status.COMPLETED, finished_at=timezone.now())
             changed += 1
+    for swap in pending.filter(role=TokenSwap.Role.TAKER, counter_sent=True):
+        changed += swap_taker_learns_secret(swap)
     stale = pending.filter(role=TokenSwap.Role.TAKER, counter_sent=False, created_at__lt=timezone.now() - TAKER_WAIT)
     for swap in stale:
         _swap_fail(swap, "the maker's lock did not arrive")
