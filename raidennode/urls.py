@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 
 from raidennode.api.converters import AddressSegmentConverter
+from raidennode.api.schema_views import DocsView, SchemaView
 
 register_converter(AddressSegmentConverter, "addr")
 
@@ -21,6 +22,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # the WebUI at /ui/, its web3 proxy at /web3, login at /accounts/ (raidennode.webui)
     path("", include("raidennode.webui.urls")),
+    # The OpenAPI document and its HTML page: not node resources (no credentials, no node).
+    path("api/v1/schema", SchemaView.as_view(), name="api-schema"),
+    path("api/v1/docs", DocsView.as_view(), name="api-docs"),
 ]
 for prefix in ("api/v1/", "api/1/"):
     urlpatterns += [

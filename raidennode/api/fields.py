@@ -8,6 +8,7 @@ Unknown keys are rejected, and ``null`` for an optional field counts as omitted.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from rest_framework import serializers
 
@@ -122,6 +123,8 @@ class InputSerializer(serializers.Serializer):
     """A request schema: all field errors at once, unknown keys refused, nulls dropped."""
 
     def to_internal_value(self, data):
+        if not isinstance(data, Mapping):  # a nested schema given a list, string, number, ...
+            raise serializers.ValidationError({"_schema": ["Invalid input type."]})
         errors: dict = {}
         values: dict = {}
         try:
