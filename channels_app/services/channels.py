@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
-from raidennode.chain.errors import RpcUnavailable
+from raidennode.chain.errors import RpcUnavailable, TransactionReverted
 from raidennode.chain.proxies import TokenNetworkProxy, TokenProxy
 from raidennode.errors import Conflict, InsufficientFunds, NotFound, ServiceError
 from raidennode.nodes.models import Node
@@ -74,7 +74,11 @@ def reveal_timeout_validate(reveal_timeout: int, settle_timeout: int, chain_id: 
 
 
 def _token_balance(node: Node, token_address: str) -> int:
-    return TokenProxy(chain(), token_address).balance_of(node.address)
+    """The node's balance of the token; Conflict (409) for a contract that is no ERC20 token."""
+    try:
+        return TokenProxy(chain(), token_address).balance_of(node.address)
+    except (TransactionReverted, ValueError) as exc:
+        raise Conflict("Given token address does not follow the ERC20 standard (missing `balanceOf()`)") from exc
 
 
 def _deposit_limits_check(

@@ -35,8 +35,10 @@ def body_redacted(raw: bytes) -> object:
 
 
 def _redact(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")  # PostgreSQL's JSON refuses NUL characters
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else _redact(v) for k, v in value.items()}
+        return {_redact(str(k)): REDACTED if str(k).lower() in SECRET_FIELDS else _redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value
@@ -63,10 +65,10 @@ def audit_record(
             api_token_id=api_token_id,
             actor=actor[:150],
             method=method[:8],
-            path=path[:500],
+            path=path[:500].replace("\x00", ""),
             body=body_redacted(raw_body),
             status_code=status_code,
-            result=result,
+            result=result.replace("\x00", "\\u0000"),
             duration_ms=duration_ms,
         )
     except Exception:  # the answer is already decided; losing an entry must be visible, not fatal

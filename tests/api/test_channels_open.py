@@ -210,6 +210,13 @@ def test_unknown_token_and_address_without_code(api, chain_env, alice, bob):
     no_code = api.put("/channels", {"token_address": bob.address, "partner_address": bob.address})
     assert no_code.status_code == 409, no_code.content
     assert isinstance(no_code.json_body["errors"], str)
+    # a contract that is no ERC20 token, with a deposit (its balanceOf reverts): 409, not 500
+    not_a_token = api.put(
+        "/channels",
+        {"token_address": chain_env.raiden.secret_registry, "partner_address": bob.address, "total_deposit": "1"},
+    )
+    assert not_a_token.status_code == 409, not_a_token.content
+    assert "does not follow the ERC20 standard" in not_a_token.json_body["errors"]
     same_peer = api.put("/channels", {"token_address": chain_env.token, "partner_address": alice.address})
     assert same_peer.status_code == 409, same_peer.content
     assert isinstance(same_peer.json_body["errors"], str)
