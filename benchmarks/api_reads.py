@@ -2,7 +2,8 @@
 """Latency and throughput of the read endpoints GET /channels and GET /tokens, 1,000 channels.
 
     .venv/bin/python benchmarks/api_reads.py [--channels 1000] [--nodes 20] [--requests 2000]
-                                             [--concurrency 4] [--database-url URL] [--profile]
+                                             [--concurrency 4] [--database-url URL] [--auth on|off]
+                                             [--profile]
 
 The state is built the way a deployment would come to hold it, with nothing written into the
 database by hand:
@@ -14,6 +15,12 @@ database by hand:
    ``openChannelWithDeposit`` transactions from the nodes' own keys (each preceded by the
    sender's ``mintFor`` and ``approve``), pipelined per account with explicit nonces.
 4. ``chain_ingest_all`` applies the chain events, exactly as the periodic ingestion does.
+
+Authentication as a hosted deployment runs it: RAIDEN_AUTH on (``--auth off`` for Raiden's
+unauthenticated local API), an API token per node (``api_token_create``) made right after the
+nodes, and every request, over HTTP or in-process, sends its node's ``Authorization: Token <key>``
+(also with ``--auth off``, where it is ignored). ``/api/v1`` without an address is node 0's: the
+oldest node with auth off, the token's node with it on.
 
 Topology: the contracts allow one open channel per pair of participants and token network, so
 ``--nodes 20`` cannot hold 1,000 channels in one token network. Node 0 (the oldest node, hence
@@ -44,6 +51,7 @@ import math
 import os
 import platform
 import pstats
+import re
 import signal
 import socket
 import subprocess
@@ -107,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"default: a scratch {DEFAULT_DATABASE_URL} created and dropped by this script",
     )
     parser.add_argument("--flush", action="store_true", help="empty the --database-url database first")
+    auth_argument(parser)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the hub's GET /channels")
     parser.add_argument("--json", dest="json_path", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -117,6 +126,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.requests < 1 or args.concurrency < 1:
         parser.error("--requests and --concurrency must be positive")
     return args
+
+
+# --- authentication: RAIDEN_AUTH and the nodes' API tokens (shared with payments.py, restart.py) ---
+
+# The API key of each node by address, in creation order: the first is the default node's, the one
+# /api/v1 without an address serves (the oldest node with RAIDEN_AUTH off, the token's node with it on).
+API_KEYS: dict[str, str] = {}
+NODE_IN_PATH = re.compile(r"/nodes/(0x[0-9a-fA-F]{40})(?=/|$)")
+
+
+def auth_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--auth",
+        choices=("on", "off"),
+        default="on",
+        help="the node's RAIDEN_AUTH (default on, as a hosted deployment runs: every request sends its node's API "
+        "token; off: Raiden's unauthenticated local API)",
+    )
+
+
+def api_tokens_create(nodes: list) -> None:
+    """An API token (full scope) for each node, the first being the default node; says whether auth is on."""
+    from django.conf import settings
+
+    from raidennode.nodes.tokens import api_token_create
+
+    for node in nodes:
+        _, API_KEYS[node.address] = api_token_create(node, name="benchmark")
+    say(
+        f"RAIDEN_AUTH {'on' if settings.RAIDEN_AUTH else 'off'}: created an API token for each of the {len(nodes)} "
+        "nodes; every request sends its node's 'Authorization: Token <key>'"
+        + ("" if settings.RAIDEN_AUTH else " (ignored with auth off)")
+    )
+
+
+def auth_headers(node_or_path: str) -> dict[str, str]:
+    """The Authorization header of a node, given its address or a path or URL under /nodes/<address>/
+    (any other path, /api/v1/..., is the default node's); for requests and django.test.Client alike."""
+    match = NODE_IN_PATH.search(node_or_path)
+    if match:
+        address = match.group(1)
+    elif node_or_path.startswith("0x"):
+        address = node_or_path
+    else:
+        address = next(iter(API_KEYS))  # the default node
+    return {"Authorization": f"Token {API_KEYS[address]}"}
 
 
 # --- topology -----------------------------------------------------------------------------------
@@ -231,7 +286,8 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(self.base_url + ready_path, timeout=5).status_code == 200:
+                response = requests.get(self.base_url + ready_path, headers=auth_headers(ready_path), timeout=5)
+                if response.status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -387,6 +443,7 @@ def build_state(args, client: ChainClient) -> State:
     started = time.monotonic()
     keys = [node_keys.private_key_generate() for _ in range(args.nodes)]
     nodes = [node_create(name=f"bench node {i}", private_key=key) for i, key in enumerate(keys)]
+    api_tokens_create(nodes)
     addresses = [node.address for node in nodes]
     for address in addresses:
         client.rpc("anvil_setBalance", [address, hex(ETH_PER_NODE)])
@@ -436,10 +493,10 @@ def query_counts(state: State) -> list[dict]:
     ]
     rows = []
     for path, who in cases:
-        client.get(path)  # warm caches (URL resolver, contracts) before counting
+        client.get(path, headers=auth_headers(path))  # warm caches (URL resolver, contracts) before counting
         with CaptureQueriesContext(connection) as ctx:
             started = time.perf_counter()
-            response = client.get(path)
+            response = client.get(path, headers=auth_headers(path))
             elapsed = time.perf_counter() - started
         assert response.status_code == 200, (path, response.status_code, response.content[:200])
         items = len(json.loads(response.content))
@@ -467,7 +524,7 @@ def time_breakdown(path: str, repeat: int = 30) -> dict:
     from raidennode.api.renderers import RaidenJSONRenderer
     from raidennode.nodes.selectors import node_by_address
 
-    client = Client()
+    client = Client(headers=auth_headers(path))
     node = node_by_address(path.split("/")[2])
 
     def median(fn) -> float:
@@ -506,7 +563,7 @@ def time_breakdown(path: str, repeat: int = 30) -> dict:
 def profile(path: str, repeat: int = 20) -> str:
     from django.test import Client
 
-    client = Client()
+    client = Client(headers=auth_headers(path))
     client.get(path)
     profiler = cProfile.Profile()
     profiler.enable()
@@ -552,6 +609,7 @@ def load(base: str, paths: list[str], total: int, concurrency: int) -> tuple[lis
     latencies: list[float] = []
     errors = [0]
     size = [0]
+    headers = {path: auth_headers(path) for path in paths}
 
     def worker() -> None:
         with requests.Session() as session:
@@ -559,10 +617,10 @@ def load(base: str, paths: list[str], total: int, concurrency: int) -> tuple[lis
                 index = next(counter)
                 if index >= total or STOP.is_set():
                     return
-                url = base + paths[index % len(paths)]
+                path = paths[index % len(paths)]
                 started = time.perf_counter()
                 try:
-                    response = session.get(url, timeout=120)
+                    response = session.get(base + path, headers=headers[path], timeout=120)
                 except requests.RequestException:
                     if STOP.is_set():
                         return  # the server is being stopped: Ctrl-C
@@ -584,7 +642,7 @@ def load(base: str, paths: list[str], total: int, concurrency: int) -> tuple[lis
 
 
 def endpoint_check(base: str, path: str, expected: int) -> None:
-    response = requests.get(base + path, timeout=60)
+    response = requests.get(base + path, headers=auth_headers(path), timeout=60)
     if response.status_code != 200:
         raise RuntimeError(f"GET {path}: {response.status_code} {response.text[:300]}")
     got = len(response.json())
@@ -737,6 +795,7 @@ def run(args, stack: contextlib.ExitStack) -> int:
     os.environ["DATABASE_URL"] = database_url
     os.environ["ETH_RPC_URL"] = anvil.rpc_url
     os.environ["RAIDEN_CONFIRMATIONS"] = "0"
+    os.environ["RAIDEN_AUTH"] = args.auth  # gunicorn gets it through env
     os.environ.setdefault("RAIDEN_LOG_LEVEL", "WARNING")
     for name in ("REDIS_URL", "RAIDEN_DEFAULT_NODE", "DEBUG"):
         os.environ.pop(name, None)

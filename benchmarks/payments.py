@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/payments.py [--payments 2000] [--mediated-payments 1000]
                                             [--concurrency 8] [--workers 2] [--threads 4]
                                             [--warmup 50] [--timeout 900] [--redis-url URL]
-                                            [--no-beat] [--profile] [--json PATH]
+                                            [--no-beat] [--auth on|off] [--profile] [--json PATH]
 
 Run it from the project root with PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and
 Redis on 127.0.0.1:6379. The run time is set by the node's speed: at the defaults about 2 minutes
@@ -16,7 +16,7 @@ The state is built the way a hosted deployment comes to hold it, nothing written
 1. anvil is started (AnvilProcess), the Raiden contracts 0.40.0 are deployed with one test token
    and its token network, and the deployment is recorded (``deployment_create``).
 2. Three co-hosted nodes alice, bob and carol are created (``node_create``) and given ETH
-   (anvil_setBalance) and test tokens (``mintFor``).
+   (anvil_setBalance) and test tokens (``mintFor``), and an API token each (``api_token_create``).
 3. The hosted processes are started, all on a scratch PostgreSQL database
    ``raidennode_bench_payments`` (created and dropped by this script) and on Redis (a Celery queue
    of this run's own): ``gunicorn raidennode.wsgi`` with gthread workers, a Celery worker (it
@@ -34,6 +34,12 @@ The state is built the way a hosted deployment comes to hold it, nothing written
    <target>`` with ``{"amount": "1"}`` from ``--concurrency`` client threads with one
    ``requests.Session`` (keep-alive) each. Latency is from sending the request to having read
    the whole answer.
+
+Authentication as a hosted deployment runs it: RAIDEN_AUTH on (``--auth off`` for Raiden's
+unauthenticated local API), so each request looks its API token up (with its node, in place of
+the node looked up by address); every request, over HTTP and in-process, sends its node's
+``Authorization: Token <key>`` (also with ``--auth off``, where it is ignored). Each POST writes
+an audit entry either way.
 
 For each scenario: payments/s, p50/p99/max latency, and the CPU time spent per payment by
 gunicorn (master and workers), the PostgreSQL backends of the scratch database (those of the
@@ -83,6 +89,9 @@ import requests  # noqa: E402
 
 from benchmarks.api_reads import (  # noqa: E402
     Gunicorn,
+    api_tokens_create,
+    auth_argument,
+    auth_headers,
     machine_facts,
     main_with_cleanup,
     say,
@@ -141,6 +150,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "see 'parked' in the output)",
     )
     parser.add_argument("--no-beat", action="store_true", help="do not run Celery beat (no periodic background work)")
+    auth_argument(parser)
     parser.add_argument(
         "--profile", action="store_true", help="print a cProfile of in-process direct and mediated payments"
     )
@@ -373,12 +383,12 @@ def build_chain_and_nodes(client: ChainClient) -> Nodes:
     deployment_create(raiden, client.block(0)["hash"])
     say(f"deployed the Raiden contracts and a token network in {time.monotonic() - started:.1f}s")
 
-    addresses = []
-    for name in ("alice", "bob", "carol"):
-        node = node_create(name=f"bench {name}")
-        client.rpc("anvil_setBalance", [node.address, hex(ETH_PER_NODE)])
-        mint_tokens(deployer, token, node.address, TOKENS_PER_NODE)
-        addresses.append(node.address)
+    nodes = [node_create(name=f"bench {name}") for name in ("alice", "bob", "carol")]
+    api_tokens_create(nodes)  # alice's first: the default node
+    addresses = [node.address for node in nodes]
+    for address in addresses:
+        client.rpc("anvil_setBalance", [address, hex(ETH_PER_NODE)])
+        mint_tokens(deployer, token, address, TOKENS_PER_NODE)
     chain_ingest_all()
     say(f"created 3 co-hosted nodes: alice {addresses[0]}, bob {addresses[1]}, carol {addresses[2]}")
     return Nodes(*addresses, token)
@@ -399,7 +409,11 @@ def open_channels(base: str, nodes: Nodes) -> None:
     ]
     for method, node, path, body, expected in steps:
         response = requests.request(
-            method, api(base, node) + path, json={**body, "total_deposit": str(DEPOSIT)}, timeout=300
+            method,
+            api(base, node) + path,
+            json={**body, "total_deposit": str(DEPOSIT)},
+            headers=auth_headers(node),
+            timeout=300,
         )
         if response.status_code != expected:
             raise RuntimeError(f"{method} {path} by {node}: {response.status_code} {response.text[:300]}")
@@ -410,7 +424,7 @@ def open_channels(base: str, nodes: Nodes) -> None:
 
 
 def balance(base: str, node: str, token: str, partner: str) -> int:
-    response = requests.get(f"{api(base, node)}/channels/{token}/{partner}", timeout=60)
+    response = requests.get(f"{api(base, node)}/channels/{token}/{partner}", headers=auth_headers(node), timeout=60)
     if response.status_code != 200:
         raise RuntimeError(f"GET /channels/{token}/{partner} of {node}: {response.status_code} {response.text[:300]}")
     return int(response.json()["balance"])
@@ -449,7 +463,7 @@ def query_counts(nodes: Nodes) -> list[dict]:
     def median_ms(values: list[float]) -> float:
         return sorted(values)[len(values) // 2] * 1000
 
-    client = Client()
+    client = Client(headers=auth_headers(nodes.alice))
     rows = []
     for label, target in (("direct alice->bob", nodes.bob), ("mediated alice->bob->carol", nodes.carol)):
         path = f"/nodes/{nodes.alice}/api/v1/payments/{nodes.token}/{target}"
@@ -487,7 +501,7 @@ def query_counts(nodes: Nodes) -> list[dict]:
 def profile(nodes: Nodes, target: str, repeat: int = 50) -> str:
     from django.test import Client
 
-    client = Client()
+    client = Client(headers=auth_headers(nodes.alice))
     path = f"/nodes/{nodes.alice}/api/v1/payments/{nodes.token}/{target}"
     body = json.dumps({"amount": str(AMOUNT)})
     client.post(path, body, content_type="application/json")
@@ -556,7 +570,7 @@ def pay_load(url: str, total: int, concurrency: int, timeout: float) -> tuple[li
     statuses: Counter = Counter()
     errors: list[str] = []
     body = json.dumps({"amount": str(AMOUNT)})
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **auth_headers(url)}
 
     def worker() -> None:
         with requests.Session() as session:
@@ -757,6 +771,7 @@ def run(args, stack: contextlib.ExitStack) -> int:
     os.environ["REDIS_URL"] = args.redis_url
     os.environ["RAIDEN_CELERY_QUEUE"] = queue
     os.environ["RAIDEN_CONFIRMATIONS"] = "0"
+    os.environ["RAIDEN_AUTH"] = args.auth  # gunicorn and Celery get it through env
     os.environ.setdefault("RAIDEN_LOG_LEVEL", "WARNING")
     for name in ("RAIDEN_DEFAULT_NODE", "DEBUG"):
         os.environ.pop(name, None)

@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/restart.py [--payments 100000] [--real-payments 40] [--restarts 3]
                                            [--workers 2] [--threads 4] [--history-days 180]
-                                           [--redis-url URL] [--json PATH]
+                                           [--redis-url URL] [--auth on|off] [--json PATH]
 
 Run it from the project root with PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and
 Redis on 127.0.0.1:6379. The default run takes about 2 minutes on 2 cores (``--payments 20000``
@@ -16,7 +16,8 @@ for far fewer payments).
 The state
 ---------
 1. anvil is started, the Raiden contracts 0.40.0 are deployed with one test token and its token
-   network, two co-hosted nodes alice and bob are created and funded (as benchmarks/payments.py).
+   network, two co-hosted nodes alice and bob are created, given an API token each and funded (as
+   benchmarks/payments.py).
 2. The hosted processes are started on a scratch PostgreSQL database ``raidennode_bench_restart``
    (created and dropped by this script): gunicorn (gthread), a Celery worker and Celery beat.
 3. Through the REST API alice opens the channel alice-bob with a deposit and bob deposits too;
@@ -64,6 +65,10 @@ limit=100, and the deep page of (b). In-process diagnostics: EXPLAIN ANALYZE of 
 SELECT, the time of a fresh process's Django start-up (``get_wsgi_application``), and the SQL
 statements of one round of the payment duties that Celery beat runs every second, slowest first.
 
+Authentication as a hosted deployment runs it: RAIDEN_AUTH on (``--auth off`` for Raiden's
+unauthenticated local API); every request sends its node's ``Authorization: Token <key>`` (also
+with ``--auth off``, where it is ignored).
+
 The script prints a table, says whether the 5 s target is met (every process restart's (c) and
 every node restart's payment within 5 s), and exits with 1 when a check fails. Everything
 started (anvil, gunicorn, Celery, the scratch database) is stopped and removed on exit, Ctrl-C
@@ -94,6 +99,9 @@ import requests  # noqa: E402
 
 from benchmarks.api_reads import (  # noqa: E402
     Gunicorn,
+    api_tokens_create,
+    auth_argument,
+    auth_headers,
     free_port,
     machine_facts,
     main_with_cleanup,
@@ -158,6 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis for Celery (default {DEFAULT_REDIS_URL})"
     )
+    auth_argument(parser)
     parser.add_argument("--json", dest="json_path", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.real_payments < 2:
@@ -269,7 +278,7 @@ class Hosted:
             if self.gunicorn.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.gunicorn.log_tail()}")
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.base_url + path, timeout=10).status_code == 200:
+                if requests.get(self.base_url + path, headers=auth_headers(path), timeout=10).status_code == 200:
                     return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not answer in {timeout}s:\n{self.gunicorn.log_tail()}")
@@ -319,12 +328,12 @@ def build_chain_and_nodes(client: ChainClient) -> Pair:
     token = deploy_token(deployer, 10**27, 18, "BenchToken", "BT")
     register_token_network(deployer, raiden.token_network_registry, token)
     deployment_create(raiden, client.block(0)["hash"])
-    addresses = []
-    for name in ("alice", "bob"):
-        node = node_create(name=f"bench {name}")
-        client.rpc("anvil_setBalance", [node.address, hex(ETH_PER_NODE)])
-        mint_tokens(deployer, token, node.address, TOKENS_PER_NODE)
-        addresses.append(node.address)
+    nodes = [node_create(name=f"bench {name}") for name in ("alice", "bob")]
+    api_tokens_create(nodes)  # alice's first: the default node
+    addresses = [node.address for node in nodes]
+    for address in addresses:
+        client.rpc("anvil_setBalance", [address, hex(ETH_PER_NODE)])
+        mint_tokens(deployer, token, address, TOKENS_PER_NODE)
     chain_ingest_all()
     say(
         f"deployed the Raiden contracts and a token network, created alice {addresses[0]} and bob "
@@ -341,7 +350,11 @@ def open_channel(base: str, pair: Pair) -> None:
     ]
     for method, node, path, body, expected in steps:
         response = requests.request(
-            method, api(base, node) + path, json={**body, "total_deposit": str(DEPOSIT)}, timeout=300
+            method,
+            api(base, node) + path,
+            json={**body, "total_deposit": str(DEPOSIT)},
+            headers=auth_headers(node),
+            timeout=300,
         )
         if response.status_code != expected:
             raise RuntimeError(f"{method} {path} by {node}: {response.status_code} {response.text[:300]}")
@@ -623,6 +636,7 @@ def process_restart(
     stopped = hosted.stop(web_only)
     result = {f"stop_{name}_s": seconds for name, seconds in stopped.items()}
     session = requests.Session()
+    session.headers.update(auth_headers(pair.alice))
     started = hosted.launch(web_only)
     base = hosted.base_url
     wait_for_200(session, f"{api(base, pair.alice)}/address")
@@ -654,6 +668,7 @@ def node_restart(hosted: Hosted, pair: Pair, checks: Checks, number: int) -> dic
     base = hosted.base_url
     before = balances(base, pair)
     session = requests.Session()
+    session.headers.update(auth_headers(pair.alice))
     shutdown = session.post(f"{api(base, pair.alice)}/shutdown", timeout=60)
     checks.add(f"node restart {number}: POST /shutdown answered {shutdown.status_code}", shutdown.status_code == 200)
     stopped = session.get(f"{api(base, pair.alice)}/address", timeout=60)
@@ -692,6 +707,7 @@ def node_restart(hosted: Hosted, pair: Pair, checks: Checks, number: int) -> dic
 def timed_get(url: str, params: dict, repeat: int) -> dict:
     timings, size, count = [], 0, 0
     with requests.Session() as session:
+        session.headers.update(auth_headers(url))
         for _ in range(repeat):
             started = time.perf_counter()
             response = session.get(url, params=params, timeout=600)
@@ -800,6 +816,7 @@ def run(args, stack: contextlib.ExitStack) -> int:
     os.environ["REDIS_URL"] = args.redis_url
     os.environ["RAIDEN_CELERY_QUEUE"] = queue
     os.environ["RAIDEN_CONFIRMATIONS"] = "0"
+    os.environ["RAIDEN_AUTH"] = args.auth  # gunicorn, Celery and manage.py startnode get it through env
     os.environ.setdefault("RAIDEN_LOG_LEVEL", "WARNING")
     for name in ("RAIDEN_DEFAULT_NODE", "DEBUG"):
         os.environ.pop(name, None)

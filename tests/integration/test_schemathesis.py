@@ -13,7 +13,7 @@ the bodies reach the channel, payment and pending-transfer code instead of endin
 
 Environment knobs: SCHEMATHESIS_SEED (a fixed seed by default), SCHEMATHESIS_MAX_EXAMPLES
 (examples per operation, 6 by default; raise it for a longer hunt) and SCHEMATHESIS_RAIDEN_AUTH
-("off" by default; "on" serves the node with RAIDEN_AUTH on and sends alice's API token with
+("on" by default, as a hosted deployment runs: the node serves with RAIDEN_AUTH on and alice's API token goes with
 every request). Values taken from responses (the contracts' addresses, say) make runs vary a
 little even with one seed.
 """
@@ -43,7 +43,7 @@ PINNED_MAX_EXAMPLES = max(1, MAX_EXAMPLES * 2 // 3)
 REQUEST_TIMEOUT = 60  # seconds, per request (a chain operation may wait for its confirmation)
 RUN_TIMEOUT = 150  # seconds, per schemathesis round: a hung run fails instead of blocking CI
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20260101")
-RAIDEN_AUTH = os.environ.get("SCHEMATHESIS_RAIDEN_AUTH", "off")
+RAIDEN_AUTH = os.environ.get("SCHEMATHESIS_RAIDEN_AUTH", "on")
 EXCLUDED_PATHS = ("/shutdown",)
 EXCLUDED_PATH_REGEX = r"^/_testing/"
 
