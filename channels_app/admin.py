@@ -6,7 +6,16 @@ change must go through the services (and, for money, through the chain).
 
 from django.contrib import admin
 
-from .models import ChainEvent, ChainOperation, ChainTransaction, Channel, Deployment, NetworkChannel, TokenNetwork
+from .models import (
+    ChainEvent,
+    ChainOperation,
+    ChainTransaction,
+    Channel,
+    Deployment,
+    NetworkChannel,
+    TokenNetwork,
+    TokenNetworkConnection,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -103,3 +112,11 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
     list_filter = ("status", "step")
     search_fields = ("transaction_hash", "node__address")
     list_select_related = ("node",)
+
+
+@admin.register(TokenNetworkConnection)
+class TokenNetworkConnectionAdmin(ReadOnlyAdmin):
+    """The last PUT /connections of each node and token network (the older API's join)."""
+
+    list_display = ("node", "token_network", "funds", "initial_channel_target", "joinable_funds_target", "updated_at")
+    list_select_related = ("node", "token_network")

@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from channels_app.admin import ReadOnlyAdmin
 
-from .models import Message, Payment, StateChange
+from .models import Message, Payment, StateChange, TokenSwap
 
 
 @admin.register(Payment)
@@ -32,3 +32,12 @@ class StateChangeAdmin(ReadOnlyAdmin):
     list_filter = ("kind",)
     search_fields = ("node__address",)
     list_select_related = ("node",)
+
+
+@admin.register(TokenSwap)
+class TokenSwapAdmin(ReadOnlyAdmin):
+    list_display = ("id", "node", "role", "identifier", "partner", "status", "created_at", "finished_at")
+    list_filter = ("status", "role")
+    search_fields = ("node__address", "partner", "secrethash")
+    list_select_related = ("node",)
+    exclude = ("secret",)  # the maker's secret unlocks both payments of the swap

@@ -114,6 +114,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
         messages.info(request, f"Revoked {queryset.count()} token(s).")
 
 
+@admin.register(PaymentLimit)
+class PaymentLimitAdmin(admin.ModelAdmin):
+    """The largest payment per token of each node (also editable inline on the node's page)."""
+
+    list_display = ("node", "token_address", "max_amount")
+    search_fields = ("node__address", "token_address")
+    list_select_related = ("node",)
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     """The audit log, read-only: operators filter it; nobody edits or deletes entries here."""

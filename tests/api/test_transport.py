@@ -217,8 +217,6 @@ UNKNOWN_PATHS = [
     "/api/v1",
     "/api/v1/",
     "/api/v2/address",
-    "/favicon.ico",
-    "/",
     "/api/v1/nothing",
     "/api/v1/payments/x/y/z",
     "/api/v1/ADDRESS",

@@ -65,6 +65,10 @@ def test_admin_creates_a_node_with_an_encrypted_key(chain_env, operator_client):
             "mediation_fee_flat": "0",
             "mediation_fee_proportional": "0",
             "mediation_fee_imbalance": "0",
+            "requests_per_minute": "",
+            # the payment limits inline, empty
+            "payment_limits-TOTAL_FORMS": "0",
+            "payment_limits-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content[:500]
