@@ -169,3 +169,17 @@ def connections_for(node: Node) -> dict[str, dict[str, int]]:
         entry["sum_deposits"] += view.our_deposit
         entry["channels"] += 1
     return summary
+
+
+# the largest block number a column holds: a bound beyond it bounds nothing
+BLOCK_NUMBER_MAX = 2**63 - 1
+
+
+def chain_events_in(events, from_block: int, to_block: int | None) -> list[tuple]:
+    """(name, args, block_number, created_at) of ``events`` inside the blocks, in chain order."""
+    if from_block > BLOCK_NUMBER_MAX:
+        return []
+    events = events.filter(block_number__gte=from_block)
+    if to_block is not None and to_block < BLOCK_NUMBER_MAX:
+        events = events.filter(block_number__lte=to_block)
+    return list(events.order_by("block_number", "log_index").values_list("name", "args", "block_number", "created_at"))

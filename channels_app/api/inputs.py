@@ -1,6 +1,13 @@
 """Request schemas of the channel, token and UDC resources (Raiden's marshmallow schemas)."""
 
-from raidennode.api.fields import AddressField, ChoiceField, InputSerializer, IntegerField
+from raidennode.api.fields import (
+    AddressField,
+    BlockNumberField,
+    ChoiceField,
+    DecimalField,
+    InputSerializer,
+    IntegerField,
+)
 from raidennode.protocol.constants import UINT256_MAX
 
 
@@ -28,3 +35,16 @@ class UserDepositInput(InputSerializer):
 class MintInput(InputSerializer):
     to = AddressField()
     value = IntegerField(min_value=1, max_value=UINT256_MAX)
+
+
+class ConnectionConnectInput(InputSerializer):
+    """The older API's connect body (Raiden's ConnectionsConnectSchema)."""
+
+    funds = IntegerField()
+    initial_channel_target = IntegerField(required=False, allow_null=True)
+    joinable_funds_target = DecimalField(required=False, allow_null=True)
+
+
+class EventsQueryInput(InputSerializer):
+    from_block = BlockNumberField(required=False, allow_null=True)
+    to_block = BlockNumberField(required=False, allow_null=True)

@@ -6,21 +6,26 @@ Each action validates its input, calls one service or selector and serialises th
 from __future__ import annotations
 
 import heapq
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from rest_framework import serializers
 from rest_framework.response import Response
 
 from raidennode.api.base import NodeViewSet
 from raidennode.api.errors import SERVICE_UNAVAILABLE
-from raidennode.api.fields import COMMON_MESSAGES, InputSerializer, IntegerField, validate_input
+from raidennode.api.fields import validate_input
 from raidennode.errors import Conflict, InvalidInput, NotFound, NotSupported, ServiceUnavailable
 from raidennode.nodes.services import node_stop, notifications_drain
 from raidennode.protocol.constants import CONTRACTS_VERSION, RAIDEN_VERSION
 
 from ..models import ChainEvent, Channel, Deployment, TokenNetwork
-from ..selectors import channel_get, channel_views_for, connections_for, token_addresses, token_network_by_token
+from ..selectors import (
+    chain_events_in,
+    channel_get,
+    channel_views_for,
+    connections_for,
+    token_addresses,
+    token_network_by_token,
+)
 from ..services import channels as channel_services
 from ..services.connections import (
     DEFAULT_INITIAL_CHANNEL_TARGET,
@@ -32,8 +37,15 @@ from ..services.connections import (
 from ..services.status import node_status
 from ..services.tokens import token_mint, token_register
 from ..services.user_deposit import udc_deposit, udc_plan_withdraw, udc_withdraw
-from .inputs import ChannelOpenInput, ChannelPatchInput, MintInput, UserDepositInput
-from .wire import channel_to_wire, partner_to_wire
+from .inputs import (
+    ChannelOpenInput,
+    ChannelPatchInput,
+    ConnectionConnectInput,
+    EventsQueryInput,
+    MintInput,
+    UserDepositInput,
+)
+from .wire import chain_event_to_wire, channel_to_wire, partner_to_wire
 
 
 class ChainNodeViewSet(NodeViewSet):
@@ -205,38 +217,6 @@ class NotificationsViewSet(ChainNodeViewSet):
         return Response(notifications_drain(request.node))
 
 
-class DecimalField(serializers.Field):
-    """marshmallow's ``Decimal``: JSON numbers and decimal strings; booleans, NaN and infinity refused."""
-
-    default_error_messages = {
-        **COMMON_MESSAGES,
-        "invalid": "Not a valid number.",
-        "special": "Special numeric values (nan or infinity) are not permitted.",
-    }
-
-    def to_internal_value(self, data) -> Decimal:
-        if isinstance(data, bool) or not isinstance(data, int | float | str):
-            self.fail("invalid")
-        try:
-            value = Decimal(str(data))
-        except InvalidOperation:
-            self.fail("invalid")
-        if not value.is_finite():
-            self.fail("special")
-        return value
-
-    def to_representation(self, value) -> str:
-        return str(value)
-
-
-class ConnectionConnectInput(InputSerializer):
-    """The older API's connect body (Raiden's ConnectionsConnectSchema)."""
-
-    funds = IntegerField()
-    initial_channel_target = IntegerField(required=False, allow_null=True)
-    joinable_funds_target = DecimalField(required=False, allow_null=True)
-
-
 class ConnectionsViewSet(ChainNodeViewSet):
     def list(self, request, **kwargs):
         summary = connections_for(request.node)
@@ -299,98 +279,10 @@ class UserDepositViewSet(ChainNodeViewSet):
 
 
 # --- the older API's events (seeds/002, "Querying Events") ------------------------------------
-# Chain events as this deployment ingested them (ChainEvent), in the older document's shapes: its
-# event names where today's contracts have an equivalent, the event's arguments under their
-# contract names (integers as decimal strings, as everywhere in API v1), and ``event_type`` and
-# ``block_number`` (a JSON number) on every event. docs/api.md has the mapping.
-
-# today's contract event -> the older document's event_type (others keep their contract name)
-OLD_EVENT_TYPES = {
-    "TokenNetworkCreated": "TokenAdded",
-    "ChannelOpened": "ChannelNew",
-    "ChannelNewDeposit": "ChannelNewBalance",
-    "NonClosingBalanceProofUpdated": "TransferUpdated",
-}
-# The contracts' argument order (PostgreSQL's jsonb keeps keys in an order of its own).
-EVENT_ARGS = {
-    "ChannelWithdraw": ("channel_identifier", "participant", "total_withdraw"),
-    "ChannelClosed": ("channel_identifier", "closing_participant", "nonce", "balance_hash"),
-    "NonClosingBalanceProofUpdated": ("channel_identifier", "closing_participant", "nonce", "balance_hash"),
-    "ChannelSettled": (
-        "channel_identifier",
-        "participant1",
-        "participant1_amount",
-        "participant1_locksroot",
-        "participant2",
-        "participant2_amount",
-        "participant2_locksroot",
-    ),
-    "ChannelUnlocked": ("channel_identifier", "receiver", "sender", "locksroot", "unlocked_amount", "returned_tokens"),
-}
-# the largest block number a column holds: a bound beyond it bounds nothing
-BLOCK_NUMBER_MAX = 2**63 - 1
-
-
-class BlockNumberField(IntegerField):
-    default_error_messages = {**IntegerField.default_error_messages, "negative": "Must be greater than or equal to 0."}
-
-    def to_internal_value(self, data) -> int:
-        value = super().to_internal_value(data)
-        if value < 0:
-            self.fail("negative")
-        return value
-
-
-class EventsQueryInput(InputSerializer):
-    from_block = BlockNumberField(required=False, allow_null=True)
-    to_block = BlockNumberField(required=False, allow_null=True)
-
-
-def chain_event_to_wire(name: str, args: dict, block_number: int, token_network_address: str | None) -> dict:
-    """One ingested chain event in the older API's shape (``args`` as ChainEvent stores them)."""
-    if name == "TokenNetworkCreated":
-        return {
-            "event_type": "TokenAdded",
-            "token_address": args["token_address"],
-            "channel_manager_address": args["token_network_address"],
-            "token_network_address": args["token_network_address"],
-            "block_number": block_number,
-        }
-    if name == "ChannelOpened":
-        # A channel has no contract of its own any more: it lives in its token network's contract
-        # under an identifier, so netting_channel is that contract and channel_identifier says which.
-        return {
-            "event_type": "ChannelNew",
-            "settle_timeout": args["settle_timeout"],
-            "netting_channel": token_network_address,
-            "participant1": args["participant1"],
-            "participant2": args["participant2"],
-            "token_network_address": token_network_address,
-            "channel_identifier": args["channel_identifier"],
-            "block_number": block_number,
-        }
-    if name == "ChannelNewDeposit":
-        return {
-            "event_type": "ChannelNewBalance",
-            "participant": args["participant"],
-            "balance": args["total_deposit"],
-            "channel_identifier": args["channel_identifier"],
-            "total_deposit": args["total_deposit"],
-            "block_number": block_number,
-        }
-    ordered = {key: args[key] for key in EVENT_ARGS.get(name, ()) if key in args}
-    ordered.update(args)
-    return {"event_type": OLD_EVENT_TYPES.get(name, name), **ordered, "block_number": block_number}
-
-
-def _chain_events_in(events, from_block: int, to_block: int | None) -> list[tuple]:
-    """(name, args, block_number, created_at) of ``events`` inside the blocks, in chain order."""
-    if from_block > BLOCK_NUMBER_MAX:
-        return []
-    events = events.filter(block_number__gte=from_block)
-    if to_block is not None and to_block < BLOCK_NUMBER_MAX:
-        events = events.filter(block_number__lte=to_block)
-    return list(events.order_by("block_number", "log_index").values_list("name", "args", "block_number", "created_at"))
+# Chain events as this deployment ingested them (ChainEvent), in the older document's shapes
+# (wire.chain_event_to_wire): its event names where today's contracts have an equivalent, the
+# event's arguments under their contract names (integers as decimal strings, as everywhere in API
+# v1), and ``event_type`` and ``block_number`` (a JSON number) on every event.
 
 
 class EventsViewSet(ChainNodeViewSet):
@@ -406,14 +298,14 @@ class EventsViewSet(ChainNodeViewSet):
         events = ChainEvent.objects.filter(
             name="TokenNetworkCreated", address=request.deployment.token_network_registry
         )
-        rows = _chain_events_in(events, from_block, to_block)
+        rows = chain_events_in(events, from_block, to_block)
         return Response([chain_event_to_wire(name, args, block, None) for name, args, block, _ in rows])
 
     def token_events(self, request, token_address, **kwargs):
         from_block, to_block = self.block_bounds(request)
         token_network = self.token_network_get(token_address)
         events = ChainEvent.objects.filter(token_network=token_network, name="ChannelOpened")
-        rows = _chain_events_in(events, from_block, to_block)
+        rows = chain_events_in(events, from_block, to_block)
         return Response(
             [chain_event_to_wire(name, args, block, token_network.address) for name, args, block, _ in rows]
         )
@@ -431,7 +323,7 @@ class EventsViewSet(ChainNodeViewSet):
         events = ChainEvent.objects.filter(token_network=token_network, channel_identifier__in=identifiers)
         chain_events = [
             (recorded, chain_event_to_wire(name, args, block, token_network.address))
-            for name, args, block, recorded in _chain_events_in(events, from_block, to_block)
+            for name, args, block, recorded in chain_events_in(events, from_block, to_block)
         ]
         offchain = self.offchain_events(request.node, token_network, partner_address)
         # In the order the node recorded them; chain events keep their chain order among themselves.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
@@ -153,3 +154,37 @@ def _plain(errors):
     if isinstance(errors, list):
         return [_plain(value) for value in errors]
     return str(errors)
+
+
+class DecimalField(serializers.Field):
+    """marshmallow's ``Decimal``: JSON numbers and decimal strings; booleans, NaN and infinity refused."""
+
+    default_error_messages = {
+        **COMMON_MESSAGES,
+        "invalid": "Not a valid number.",
+        "special": "Special numeric values (nan or infinity) are not permitted.",
+    }
+
+    def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid")
+        try:
+            value = Decimal(str(data))
+        except InvalidOperation:
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("special")
+        return value
+
+    def to_representation(self, value) -> str:
+        return str(value)
+
+
+class BlockNumberField(IntegerField):
+    default_error_messages = {**IntegerField.default_error_messages, "negative": "Must be greater than or equal to 0."}
+
+    def to_internal_value(self, data) -> int:
+        value = super().to_internal_value(data)
+        if value < 0:
+            self.fail("negative")
+        return value

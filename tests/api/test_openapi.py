@@ -109,8 +109,13 @@ def test_every_operation_documents_its_errors():
 
 
 def test_request_bodies_list_exactly_the_fields_the_inputs_accept():
-    from channels_app.api.inputs import ChannelOpenInput, ChannelPatchInput, MintInput, UserDepositInput
-    from channels_app.api.views import ConnectionConnectInput
+    from channels_app.api.inputs import (
+        ChannelOpenInput,
+        ChannelPatchInput,
+        ConnectionConnectInput,
+        MintInput,
+        UserDepositInput,
+    )
     from transfers_app.api.inputs import PaymentInput, RouteInput, TokenSwapInput
 
     schemas = build_document()["components"]["schemas"]
