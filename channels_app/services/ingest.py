@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from raidennode.chain.errors import RpcUnavailable
@@ -173,6 +174,17 @@ def _reveal_timeout_for(node: Node, token_network: TokenNetwork, partner: str) -
     if op is not None and op.args.get("reveal_timeout"):
         return int(op.args["reveal_timeout"])
     return settings.RAIDEN_DEFAULT_REVEAL_TIMEOUT
+
+
+def node_channels_adopt(node: Node) -> list[Channel]:
+    """Channel rows for the channels a new node's address already has on chain (a key imported
+    from elsewhere): ingestion only creates rows for events it applies after the node exists.
+    The off-chain state is unknown here (none of our balance proofs), so such a channel starts
+    from its on-chain deposits; closing and settling work from there."""
+    known = NetworkChannel.objects.filter(Q(participant1=node.address) | Q(participant2=node.address)).exclude(
+        state=NetworkChannel.State.SETTLED
+    )
+    return [row for nc in known.select_related("token_network") for row in channel_rows_create(nc, [node])]
 
 
 def channel_rows_create(network_channel: NetworkChannel, nodes: list[Node] | None = None) -> list[Channel]:
