@@ -311,6 +311,7 @@ class Command(BaseCommand):
             self.say(f"  RAIDEN_AUTH is on: each node's API token is in {info_path} (Authorization: Token <key>)")
         port_url = info["nodes"][0]["api_url"].split("/nodes/")[0]
         self.say(f"  the default node (node 0) is also at {port_url}/api/v1/")
+        self.say(f"  the Raiden WebUI is at {port_url}/ui/, the API's OpenAPI docs at {port_url}/api/v1/docs")
         self.say(f"  wrote {info_path}; stop with Ctrl-C")
 
     def _shutdown(self, info_path: Path) -> None:
