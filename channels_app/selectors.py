@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 
 from raidennode.nodes.models import Node
 
-from .models import Channel, NetworkChannel, TokenNetwork, channel_api_state
+from .models import ChainEvent, Channel, NetworkChannel, TokenNetwork, channel_api_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,7 @@ def connections_for(node: Node) -> dict[str, dict[str, int]]:
 BLOCK_NUMBER_MAX = 2**63 - 1
 
 
-def chain_events_in(events, from_block: int, to_block: int | None) -> list[tuple]:
+def _chain_events_in(events: QuerySet[ChainEvent], from_block: int, to_block: int | None) -> list[tuple]:
     """(name, args, block_number, created_at) of ``events`` inside the blocks, in chain order."""
     if from_block > BLOCK_NUMBER_MAX:
         return []
@@ -183,3 +183,31 @@ def chain_events_in(events, from_block: int, to_block: int | None) -> list[tuple
     if to_block is not None and to_block < BLOCK_NUMBER_MAX:
         events = events.filter(block_number__lte=to_block)
     return list(events.order_by("block_number", "log_index").values_list("name", "args", "block_number", "created_at"))
+
+
+def network_events_in(registry_address: str, from_block: int, to_block: int | None) -> list[tuple]:
+    """The registry's TokenNetworkCreated events inside the blocks (see ``_chain_events_in``)."""
+    events = ChainEvent.objects.filter(name="TokenNetworkCreated", address=registry_address)
+    return _chain_events_in(events, from_block, to_block)
+
+
+def token_network_events_in(token_network: TokenNetwork, from_block: int, to_block: int | None) -> list[tuple]:
+    """Every channel opened in the token network inside the blocks (see ``_chain_events_in``)."""
+    events = ChainEvent.objects.filter(token_network=token_network, name="ChannelOpened")
+    return _chain_events_in(events, from_block, to_block)
+
+
+def channel_events_in(
+    node: Node, token_network: TokenNetwork, partner_address: str, from_block: int, to_block: int | None
+) -> list[tuple] | None:
+    """The chain events of every channel the node has had with the partner in the token network
+    (settled ones too) inside the blocks; None when there was no such channel."""
+    identifiers = list(
+        Channel.objects.filter(
+            node=node, network_channel__token_network=token_network, partner_address=partner_address
+        ).values_list("network_channel__identifier", flat=True)
+    )
+    if not identifiers:
+        return None
+    events = ChainEvent.objects.filter(token_network=token_network, channel_identifier__in=identifiers)
+    return _chain_events_in(events, from_block, to_block)

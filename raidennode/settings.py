@@ -120,6 +120,8 @@ INSTALLED_APPS = [
     "raidennode.webui",
     "channels_app",
     "transfers_app",
+    # the operator dashboard in the admin: last, it adds actions to the other apps' admins
+    "raidennode.dashboard",
 ]
 
 MIDDLEWARE = [

@@ -17,22 +17,24 @@ from raidennode.errors import Conflict, InvalidInput, NotFound, NotSupported, Se
 from raidennode.nodes.services import node_stop, notifications_drain
 from raidennode.protocol.constants import CONTRACTS_VERSION, RAIDEN_VERSION
 
-from ..models import ChainEvent, Channel, Deployment, TokenNetwork
+from ..models import Deployment, TokenNetwork
 from ..selectors import (
-    chain_events_in,
+    channel_events_in,
     channel_get,
     channel_views_for,
     connections_for,
+    network_events_in,
     token_addresses,
     token_network_by_token,
+    token_network_events_in,
 )
 from ..services import channels as channel_services
 from ..services.connections import (
     DEFAULT_INITIAL_CHANNEL_TARGET,
     DEFAULT_JOINABLE_FUNDS_TARGET,
-    connection_forget,
     connection_funds,
     connection_join,
+    connection_leave,
 )
 from ..services.status import node_status
 from ..services.tokens import token_mint, token_register
@@ -246,8 +248,7 @@ class ConnectionsViewSet(ChainNodeViewSet):
         return Response(status=204)
 
     def leave(self, request, token_address, **kwargs):
-        channels = channel_services.token_network_leave(request.node, token_address)
-        connection_forget(request.node, token_address)
+        channels = connection_leave(request.node, token_address)
         return Response([channel_to_wire(c) for c in channels])
 
 
@@ -295,17 +296,13 @@ class EventsViewSet(ChainNodeViewSet):
 
     def network_events(self, request, **kwargs):
         from_block, to_block = self.block_bounds(request)
-        events = ChainEvent.objects.filter(
-            name="TokenNetworkCreated", address=request.deployment.token_network_registry
-        )
-        rows = chain_events_in(events, from_block, to_block)
+        rows = network_events_in(request.deployment.token_network_registry, from_block, to_block)
         return Response([chain_event_to_wire(name, args, block, None) for name, args, block, _ in rows])
 
     def token_events(self, request, token_address, **kwargs):
         from_block, to_block = self.block_bounds(request)
         token_network = self.token_network_get(token_address)
-        events = ChainEvent.objects.filter(token_network=token_network, name="ChannelOpened")
-        rows = chain_events_in(events, from_block, to_block)
+        rows = token_network_events_in(token_network, from_block, to_block)
         return Response(
             [chain_event_to_wire(name, args, block, token_network.address) for name, args, block, _ in rows]
         )
@@ -313,17 +310,12 @@ class EventsViewSet(ChainNodeViewSet):
     def channel_events(self, request, token_address, partner_address, **kwargs):
         from_block, to_block = self.block_bounds(request)
         token_network = self.token_network_get(token_address)
-        identifiers = list(
-            Channel.objects.filter(
-                node=request.node, network_channel__token_network=token_network, partner_address=partner_address
-            ).values_list("network_channel__identifier", flat=True)
-        )
-        if not identifiers:
+        rows = channel_events_in(request.node, token_network, partner_address, from_block, to_block)
+        if rows is None:
             raise NotFound(f"Channel with partner '{partner_address}' for token '{token_address}' could not be found.")
-        events = ChainEvent.objects.filter(token_network=token_network, channel_identifier__in=identifiers)
         chain_events = [
             (recorded, chain_event_to_wire(name, args, block, token_network.address))
-            for name, args, block, recorded in chain_events_in(events, from_block, to_block)
+            for name, args, block, recorded in rows
         ]
         offchain = self.offchain_events(request.node, token_network, partner_address)
         # In the order the node recorded them; chain events keep their chain order among themselves.

@@ -46,7 +46,7 @@ from raidennode.nodes.models import Node
 from ..models import Channel, NetworkChannel, TokenNetwork, TokenNetworkConnection
 from ..selectors import channel_by_pk, token_network_by_token
 from .chain import chain, rpc_unavailable_error
-from .channels import GAS_PER_CHANNEL_LIFECYCLE, channel_deposit, channel_open
+from .channels import GAS_PER_CHANNEL_LIFECYCLE, channel_deposit, channel_open, token_network_leave
 
 DEFAULT_INITIAL_CHANNEL_TARGET = 3
 DEFAULT_JOINABLE_FUNDS_TARGET = Decimal("0.4")
@@ -185,9 +185,13 @@ def connection_funds(node: Node) -> dict[str, int]:
     return dict(TokenNetworkConnection.objects.filter(node=node).values_list("token_network__token_address", "funds"))
 
 
-def connection_forget(node: Node, token_address: str) -> None:
-    """Drops the node's last connect to that token network (after leaving it)."""
+def connection_leave(node: Node, token_address: str) -> list[Channel]:
+    """DELETE /connections/<t>: closes the node's open channels of that token network
+    (``token_network_leave``: raises NotFound for a token without one) and forgets its last
+    connect. The channels after their close."""
+    channels = token_network_leave(node, token_address)
     TokenNetworkConnection.objects.filter(node=node, token_network__token_address=token_address).delete()
+    return channels
 
 
 # --- checks ---------------------------------------------------------------------------------------

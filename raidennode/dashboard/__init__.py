@@ -1,7 +1,7 @@
 """The operator dashboard of the Django admin (docs/operations.md, "Operator dashboard").
 
-``install()`` (called from ``raidennode.nodes.apps.NodesConfig.ready``, after the admin has
-registered every model) wires it into the default admin site:
+``install()`` (called from ``raidennode.dashboard.apps.DashboardConfig.ready``, after the admin
+has registered every model) wires it into the default admin site:
 
 * /admin/dashboard/: ``admin.site.get_urls`` is wrapped so that the dashboard's URL (name
   ``admin:raidennode_dashboard``) comes before the admin's own; the view is wrapped in
