@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 
 from channels_app.models import ChainOperation, NetworkChannel
-from tests.conftest import PROJECT_ROOT
+from tests.hosted import HostedProcesses
 from transfers_app.models import Message, Payment
 
 pytestmark = [
@@ -41,133 +34,6 @@ TOKENS = 3000
 TOP_UPS = 6
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Hosted:
-    """gunicorn, a Celery worker and Celery beat on the test database, each killable."""
-
-    def __init__(self, chain_env, tmp_path: Path) -> None:
-        db = connection.settings_dict
-        self.queue = f"crash-{uuid.uuid4().hex[:8]}"
-        self.port = _free_port()
-        self.tmp = tmp_path
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}",
-            "ETH_RPC_URL": chain_env.rpc_url,
-            "RAIDEN_CONFIRMATIONS": "0",
-            "RAIDEN_CELERY_QUEUE": self.queue,
-            "RAIDEN_COOPERATIVE_SETTLE": "false",
-            "RAIDEN_DUTIES_INTERVAL": "0.5",
-            "RAIDEN_INGEST_INTERVAL": "0.5",
-            "RAIDEN_TRANSACTION_TIMEOUT": "60",
-        }
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.kills = {"web": 0, "worker": 0}
-
-    def _start(self, name: str, command: list[str]) -> None:
-        log = open(self.tmp / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def start_web(self) -> None:
-        self._start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "raidennode.wsgi",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--worker-class",
-                "gthread",
-                "--timeout",
-                "120",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-            ],
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{self.url}/api/v1/address", timeout=2)
-                return
-            except requests.RequestException:
-                assert time.monotonic() < deadline, (self.tmp / "web.log").read_text()[-2000:]
-                time.sleep(0.1)
-
-    def start_worker(self) -> None:
-        self._start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "raidennode",
-                "worker",
-                "--loglevel",
-                "WARNING",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--queues",
-                self.queue,
-                "--hostname",
-                f"{self.queue}-{uuid.uuid4().hex[:4]}@%h",
-            ],
-        )
-
-    def start_beat(self) -> None:
-        self._start(
-            "beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "raidennode",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--schedule",
-                str(self.tmp / "beat-schedule"),
-            ],
-        )
-
-    def kill(self, name: str) -> None:
-        """SIGKILL to the whole process group: no cleanup, no finishing of what is under way."""
-        process = self.processes[name]
-        with_group = os.getpgid(process.pid)
-        os.killpg(with_group, signal.SIGKILL)
-        process.wait(timeout=10)
-        self.kills[name] += 1
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
-                process.wait(timeout=10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def api(self, node) -> str:
-        return f"{self.url}/nodes/{node.address}/api/v1"
-
-
 def _until(predicate, what: str, seconds: float, chain_env=None) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -178,7 +44,7 @@ def _until(predicate, what: str, seconds: float, chain_env=None) -> None:
         time.sleep(0.2)
 
 
-def _diagnostics(hosted: Hosted) -> str:
+def _diagnostics(hosted: HostedProcesses) -> str:
     """What a failure needs to be understood: the chain operations, their transactions, the logs."""
     from channels_app.models import ChainTransaction
 
@@ -197,7 +63,7 @@ def _diagnostics(hosted: Hosted) -> str:
 def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
     alice, bob = make_node(tokens=TOKENS), make_node(tokens=TOKENS)
     token = chain_env.token
-    hosted = Hosted(chain_env, tmp_path)
+    hosted = HostedProcesses(chain_env, tmp_path, name="crash")
     try:
         hosted.start_worker()
         hosted.start_beat()
@@ -343,4 +209,4 @@ def test_kill_9_during_payments_loses_nothing(chain_env, make_node, tmp_path):
         assert chain_env.token_balance(bob.address) == TOKENS - bob_deposit + bob_books
         assert chain_env.token_balance(chain_env.token_network) == 0
     finally:
-        hosted.stop()
+        hosted.stop(graceful=False)

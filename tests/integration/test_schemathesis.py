@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,9 +30,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 
-from tests.conftest import PROJECT_ROOT
+from tests.hosted import HostedProcesses
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -48,89 +45,9 @@ EXCLUDED_PATHS = ("/shutdown",)
 EXCLUDED_PATH_REGEX = r"^/_testing/"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class HostedWeb:
-    """gunicorn on the test database and chain, as production runs it (Celery eager)."""
-
-    def __init__(self, chain_env, tmp_path: Path) -> None:
-        db = connection.settings_dict
-        self.port = _free_port()
-        self.log_path = tmp_path / "web.log"
-        self.env = {
-            **{key: value for key, value in os.environ.items() if key != "REDIS_URL"},
-            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}",
-            "ETH_RPC_URL": chain_env.rpc_url,
-            "RAIDEN_AUTH": RAIDEN_AUTH,
-            "RAIDEN_CONFIRMATIONS": "0",
-            "RAIDEN_COOPERATIVE_SETTLE": "false",
-            "RAIDEN_DEFAULT_SETTLE_TIMEOUT": "20",
-            "RAIDEN_DEFAULT_REVEAL_TIMEOUT": "5",
-            "RAIDEN_TRANSACTION_TIMEOUT": "20",
-            "RAIDEN_CONFIRMATION_TIMEOUT": "20",
-        }
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "raidennode.wsgi",
-                "--workers",
-                "2",
-                "--threads",
-                "8",
-                "--worker-class",
-                "gthread",
-                "--timeout",
-                "120",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-            ],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{self.url}/api/v1/schema", timeout=2)
-                return
-            except requests.RequestException:
-                assert self.process.poll() is None, self.log()
-                assert time.monotonic() < deadline, self.log()
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(os.getpgid(self.process.pid), signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(os.getpgid(self.process.pid), signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
 @dataclass
 class Hosted:
-    web: HostedWeb
+    web: HostedProcesses
     token: str
     partner: str
     headers: dict[str, str]  # sent with every request: the Authorization header when auth is on
@@ -146,9 +63,20 @@ def hosted(chain_env, make_node, tmp_path):
 
         _, key = api_token_create(alice, name="schemathesis")
         headers["Authorization"] = f"Token {key}"
-    web = HostedWeb(chain_env, tmp_path)
+    # gunicorn alone, Celery eager in it (no REDIS_URL): no worker needed
+    web = HostedProcesses(
+        chain_env,
+        tmp_path,
+        name="schemathesis",
+        REDIS_URL=None,
+        RAIDEN_AUTH=RAIDEN_AUTH,
+        RAIDEN_DEFAULT_SETTLE_TIMEOUT="20",
+        RAIDEN_DEFAULT_REVEAL_TIMEOUT="5",
+        RAIDEN_TRANSACTION_TIMEOUT="20",
+        RAIDEN_CONFIRMATION_TIMEOUT="20",
+    )
     try:
-        web.start()
+        web.start_web(threads=8)
         api = f"{web.url}/api/v1"
         ours = requests.get(f"{api}/address", headers=headers, timeout=10)
         assert ours.json() == {"our_address": alice.address}, ours.text
@@ -221,7 +149,7 @@ def schemathesis_run(hosted: Hosted, tmp_path: Path, name: str, max_examples: in
     if result.returncode != 0:
         # Only not_a_server_error runs, so a failure is a 5xx; an error is a timeout or a broken schema.
         pytest.fail(
-            f"schemathesis ({name}) found problems:\n{output[-12000:]}\n--- web log ---\n{hosted.web.log()}",
+            f"schemathesis ({name}) found problems:\n{output[-12000:]}\n--- web log ---\n{hosted.web.log('web')}",
             pytrace=False,
         )
     assert figures["operations"]["tested"] == figures["operations"]["selected"] > 0, output[-4000:]

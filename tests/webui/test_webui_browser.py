@@ -15,23 +15,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from raidennode.nodes.models import Node
 from raidennode.nodes.tokens import api_token_create
 from raidennode.webui.views import ui_root
-from tests.conftest import PROJECT_ROOT
+from tests.hosted import HostedProcesses
+from tests.payments.conftest import wait_until
 from transfers_app.models import Payment
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -63,99 +57,6 @@ AMOUNT = 37  # raw units; the test token has 18 decimals, so the UI shows 0.0000
 SCREENSHOTS = Path(os.environ.get("WEBUI_SCREENSHOTS", "/tmp"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """gunicorn, a Celery worker and Celery beat on the test database and the test chain."""
-
-    def __init__(self, chain_env, tmp_path: Path, auth: bool) -> None:
-        db = connection.settings_dict
-        self.queue = f"webui-{uuid.uuid4().hex[:8]}"
-        self.port = _free_port()
-        self.tmp = tmp_path
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}",
-            "ETH_RPC_URL": chain_env.rpc_url,
-            "RAIDEN_AUTH": "on" if auth else "off",
-            "RAIDEN_CONFIRMATIONS": "0",
-            "RAIDEN_CELERY_QUEUE": self.queue,
-            "RAIDEN_COOPERATIVE_SETTLE": "false",
-            "RAIDEN_DEFAULT_SETTLE_TIMEOUT": "20",
-            "RAIDEN_DEFAULT_REVEAL_TIMEOUT": "5",
-            "RAIDEN_DUTIES_INTERVAL": "0.5",
-            "RAIDEN_INGEST_INTERVAL": "0.5",
-            "RAIDEN_TRANSACTION_TIMEOUT": "60",
-        }
-        self.processes: list[subprocess.Popen] = []
-
-    def _start(self, name: str, *args: str) -> None:
-        log = open(self.tmp / f"{name}.log", "ab")
-        self.processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", *args],
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-    def start(self) -> None:
-        self._start(
-            "worker",
-            *("celery", "-A", "raidennode", "worker", "--loglevel", "WARNING", "--concurrency", "2"),
-            *("--without-gossip", "--without-mingle", "--without-heartbeat", "--queues", self.queue),
-            *("--hostname", f"{self.queue}@%h"),
-        )
-        self._start(
-            "beat",
-            *("celery", "-A", "raidennode", "beat", "--loglevel", "WARNING"),
-            *("--schedule", str(self.tmp / "beat-schedule")),
-        )
-        self._start(
-            "web",
-            *("gunicorn", "raidennode.wsgi", "--workers", "2", "--threads", "8", "--worker-class", "gthread"),
-            *("--timeout", "120", "--bind", f"127.0.0.1:{self.port}"),
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{self.url}/ui/", timeout=2)
-                return
-            except requests.RequestException:
-                assert time.monotonic() < deadline, self.log("web")
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        for process in self.processes:  # only the processes (and their groups) started here
-            if process.poll() is None:
-                os.killpg(os.getpgid(process.pid), signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
-                process.wait(timeout=10)
-
-    def log(self, name: str) -> str:
-        path = self.tmp / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def api(self, node) -> str:
-        return f"{self.url}/nodes/{node.address}/api/v1"
-
-
 @pytest.fixture
 def browser():
     options = webdriver.ChromeOptions()
@@ -176,7 +77,7 @@ def browser():
     driver.quit()
 
 
-def _channel_with_deposits(server: Server, alice, bob, token: str) -> None:
+def _channel_with_deposits(server: HostedProcesses, alice, bob, token: str) -> None:
     """alice opens a channel with bob, both deposit (over REST, with API tokens)."""
     alice_key, bob_key = api_token_create(alice)[1], api_token_create(bob)[1]
     opened = requests.put(
@@ -212,7 +113,7 @@ def _tooltip_texts(driver) -> list[str]:
     )
 
 
-def _log_in(driver, server: Server, username: str, password: str) -> None:
+def _log_in(driver, server: HostedProcesses, username: str, password: str) -> None:
     driver.get(f"{server.url}/ui/")
     wait = WebDriverWait(driver, 30)
     wait.until(expected_conditions.url_contains("/accounts/login/"))
@@ -277,14 +178,6 @@ def _see_in_history(driver, partner: str, amount: str) -> None:
     )
 
 
-def _wait_for(predicate, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
-
-
 @pytest.mark.parametrize("auth", [False, True], ids=["auth-off", "auth-on"])
 def test_webui_shows_the_channel_and_pays(chain_env, make_node, tmp_path, browser, auth):
     alice, bob = make_node(name="alice"), make_node(name="bob")  # alice: the oldest, the default node
@@ -292,10 +185,19 @@ def test_webui_shows_the_channel_and_pays(chain_env, make_node, tmp_path, browse
         owner = get_user_model().objects.create_user("alice-owner", password="alice-pw")
         Node.objects.filter(pk=alice.pk).update(owner=owner)
         get_user_model().objects.create_user("bob-owner", password="bob-pw")
-    server = Server(chain_env, tmp_path, auth)
+    server = HostedProcesses(
+        chain_env,
+        tmp_path,
+        name="webui",
+        RAIDEN_AUTH="on" if auth else "off",
+        RAIDEN_DEFAULT_SETTLE_TIMEOUT="20",
+        RAIDEN_DEFAULT_REVEAL_TIMEOUT="5",
+    )
     name = f"auth-{'on' if auth else 'off'}"
     try:
-        server.start()
+        server.start_worker()
+        server.start_beat()
+        server.start_web(threads=8)
         _channel_with_deposits(server, alice, bob, chain_env.token)
         if auth:
             _log_in(browser, server, "alice-owner", "alice-pw")
@@ -310,16 +212,18 @@ def test_webui_shows_the_channel_and_pays(chain_env, make_node, tmp_path, browse
         _shot(browser, f"{name}-channels")
 
         _pay(browser, chain_env.token, bob.address, f"0.{AMOUNT:018d}")
-        _wait_for(
+        wait_until(
             lambda: Payment.objects.filter(
                 node=alice, role="initiator", target=bob.address, amount=AMOUNT, status="succeeded"
             ).exists(),
             "alice's payment to succeed",
+            60,
         )
         assert Payment.objects.filter(node=alice, role="initiator").count() == 1
-        _wait_for(
+        wait_until(
             lambda: Payment.objects.filter(node=bob, role="target", amount=AMOUNT, status="succeeded").exists(),
             "bob to receive the payment",
+            60,
         )
         _see_in_history(browser, bob.address, f"0.{AMOUNT:018d}")
         _shot(browser, f"{name}-paid")
