@@ -42,6 +42,9 @@ _EVENT_COLUMNS = (
 )
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def payment_events_for(
     node: Node,
     token_network: TokenNetwork | None = None,
@@ -63,8 +66,11 @@ def payment_events_for(
         events = events.filter(
             Q(role=Payment.Role.INITIATOR, target=partner) | Q(role=Payment.Role.TARGET, initiator=partner)
         )
+    # SQL's OFFSET and LIMIT are bigints: a larger offset is past the end, a larger limit is none
+    if offset > BIGINT_MAX:
+        return []
     events = events.order_by("finished_at", "id")[offset:]
-    if limit is not None:
+    if limit is not None and limit <= BIGINT_MAX:
         events = events[:limit]
     return [PaymentEventRow(*row) for row in events.values_list(*_EVENT_COLUMNS)]
 
